@@ -1,0 +1,6 @@
+"""Labelers: interchangeable implementations of the :class:`~labeler.labelers.base.Labeler` protocol."""
+
+from .base import REGISTRY, Labeler, LabelerInfo, make_labeler, register, results_to_proba
+from .rules import RuleLabeler
+
+__all__ = ["Labeler", "LabelerInfo", "REGISTRY", "register", "make_labeler", "results_to_proba", "RuleLabeler"]
