@@ -5,8 +5,9 @@ historical, pseudo-triggers, terminators) and are handed to medspaCy's ``ConText
 ``ConTextRule`` objects; medspaCy's default rules are not loaded (its ``": no"`` rule points
 backwards, so ``FINDINGS: No pneumothorax`` on one line would not be negated).
 
-Speed: only sentences that hold a mention are tokenised (one spaCy ``Doc`` per sentence, the
-sentence being the ConText scope), so no sentence splitter runs inside spaCy. When several
+Speed: only sentences that hold a mention are tokenised, all of a report's in one spaCy ``Doc``
+with our sentence boundaries set on it (each sentence is its own ConText scope), so no sentence
+splitter runs inside spaCy and ConText runs once per report. When several
 modifiers reach a mention, the category listed first in ``aggregation.yaml``'s
 ``modifier_priority`` decides, the nearest modifier breaking ties.
 """
@@ -21,9 +22,11 @@ from .records import Assertion, Mention, Modifier, ReportResult, Sentence
 from .ruleset import Ruleset
 from .vocab import AssertionStatus
 
-__all__ = ["AssertionEngine", "TargetAssertion"]
+__all__ = ["AssertionEngine", "TargetAssertion", "context_rules"]
 
 _GROUP = "labeler_targets"
+#: joins the sentences of one report into one Doc; each sentence stays its own ConText scope
+_SEGMENT_SEP = "\n\n"
 _EFFECT_STATUS = {
     "absent": AssertionStatus.ABSENT,
     "uncertain": AssertionStatus.UNCERTAIN,
@@ -41,20 +44,10 @@ class TargetAssertion:
     others: tuple[Modifier, ...]
 
 
-def _build_context(ruleset: Ruleset) -> tuple[Any, Any]:
-    """A blank English tokenizer pipeline and a medspaCy ConText loaded with the ruleset's rules."""
-    import spacy
-    from medspacy.context import ConText, ConTextRule
+def context_rules(ruleset: Ruleset) -> list[Any]:
+    """The ruleset's modifier rules as medspaCy ``ConTextRule`` objects (rule id in ``metadata``)."""
+    from medspacy.context import ConTextRule
 
-    nlp = spacy.blank("en")
-    context = ConText(
-        nlp,
-        rules=None,
-        span_attrs=None,
-        input_span_type="group",
-        span_group_name=_GROUP,
-        prune_on_modifier_overlap=True,
-    )
     rules = []
     for mf in ruleset.modifiers.values():
         category = mf.category.upper()
@@ -75,6 +68,26 @@ def _build_context(ruleset: Ruleset) -> tuple[Any, Any]:
                 rules.append(ConTextRule(literal=phrase.lower(), **common))
             for pattern in rule.patterns:
                 rules.append(ConTextRule(literal=rule.id, pattern=pattern, **common))
+            for token_pattern in rule.token_patterns:
+                rules.append(ConTextRule(literal=rule.id, pattern=list(token_pattern), **common))
+    return rules
+
+
+def _build_context(ruleset: Ruleset) -> tuple[Any, Any]:
+    """A blank English tokenizer pipeline and a medspaCy ConText loaded with the ruleset's rules."""
+    import spacy
+    from medspacy.context import ConText
+
+    nlp = spacy.blank("en")
+    context = ConText(
+        nlp,
+        rules=None,
+        span_attrs=None,
+        input_span_type="group",
+        span_group_name=_GROUP,
+        prune_on_modifier_overlap=True,
+    )
+    rules = context_rules(ruleset)
     if rules:
         context.add(rules)
     return nlp, context
@@ -107,23 +120,47 @@ class AssertionEngine:
         """Assert target spans ``(start, end, observation)`` inside one sentence ``text``.
 
         ``text`` is the ConText scope (one sentence). Returns one :class:`TargetAssertion` per
-        target, in order. This is the function the NegEx evaluation calls directly.
+        target, in order, modifier offsets relative to ``text``. The NegEx evaluation calls this.
         """
-        doc = self.nlp.make_doc(text)
+        return self.assert_segments([(text, targets)])[0]
+
+    def assert_segments(
+        self, segments: Sequence[tuple[str, Sequence[tuple[int, int, str]]]]
+    ) -> list[list[TargetAssertion]]:
+        """Assert the targets of several sentences with one tokenisation and one ConText pass.
+
+        Each segment is ``(sentence text, targets)``; a segment is its own ConText scope (its own
+        spaCy sentence). Modifier offsets in the result are relative to each segment's text.
+        """
+        offsets = []
+        pos = 0
+        for text, _ in segments:
+            offsets.append(pos)
+            pos += len(text) + len(_SEGMENT_SEP)
+        doc = self.nlp.make_doc(_SEGMENT_SEP.join(text for text, _ in segments))
         if len(doc) == 0:
-            return [TargetAssertion(AssertionStatus.PRESENT, None, True, ()) for _ in targets]
-        for tok in doc[1:]:
-            tok.is_sent_start = False
+            return [[TargetAssertion(AssertionStatus.PRESENT, None, True, ()) for _ in tg] for _, tg in segments]
+        starts = set(offsets)
+        for tok in doc:
+            tok.is_sent_start = tok.idx in starts
         doc[0].is_sent_start = True
         spans = []
-        for start, end, obs in targets:
-            span = doc.char_span(start, end, label=obs.upper(), alignment_mode="expand")
-            spans.append(span)
-        doc.spans[_GROUP] = [s for s in spans if s is not None]
+        for offset, (_, targets) in zip(offsets, segments):
+            for start, end, obs in targets:
+                spans.append(doc.char_span(offset + start, offset + end, label=obs.upper(), alignment_mode="expand"))
+        doc.spans[_GROUP] = [sp for sp in spans if sp is not None]
         self.context(doc)
-        return [self._decide(doc, span) for span in spans]
+        out: list[list[TargetAssertion]] = []
+        k = 0
+        for offset, (_, targets) in zip(offsets, segments):
+            row = []
+            for _ in targets:
+                row.append(self._decide(doc, spans[k], offset))
+                k += 1
+            out.append(row)
+        return out
 
-    def _decide(self, doc: Any, span: Any) -> TargetAssertion:
+    def _decide(self, doc: Any, span: Any, offset: int) -> TargetAssertion:
         if span is None:
             return TargetAssertion(AssertionStatus.PRESENT, None, True, ())
         mods = []
@@ -141,7 +178,8 @@ class AssertionEngine:
             return TargetAssertion(AssertionStatus.PRESENT, None, True, ())
         mods.sort(key=lambda x: (x[0], x[1]))
         converted = [
-            Modifier(cm.rule.metadata["rule_id"], cm.category.lower(), mspan.start_char, mspan.end_char)
+            Modifier(cm.rule.metadata["rule_id"], cm.category.lower(), mspan.start_char - offset,
+                     mspan.end_char - offset)
             for _, _, cm, mspan in mods
         ]
         best = converted[0]
@@ -160,14 +198,20 @@ class AssertionEngine:
             if m.fixed_status is None:
                 by_sentence.setdefault(m.sentence, []).append(i)
         out: list[Assertion | None] = [None] * len(mentions)
-        for si, idxs in by_sentence.items():
+        order = list(by_sentence.items())
+        segments = []
+        for si, idxs in order:
             sent = sentences[si]
-            targets = [(mentions[i].start - sent.start, mentions[i].end - sent.start, mentions[i].observation)
-                       for i in idxs]
-            for i, ta in zip(idxs, self.assert_targets(text[sent.start: sent.end], targets)):
+            segments.append((text[sent.start: sent.end],
+                             [(mentions[i].start - sent.start, mentions[i].end - sent.start, mentions[i].observation)
+                              for i in idxs]))
+        results = self.assert_segments(segments) if segments else []
+        for (si, idxs), row in zip(order, results):
+            base = sentences[si].start
+            for i, ta in zip(idxs, row):
                 out[i] = Assertion(
-                    i, ta.status, _shift(ta.modifier, sent.start), ta.counted,
-                    tuple(_shift(o, sent.start) for o in ta.others),  # type: ignore[misc]
+                    i, ta.status, _shift(ta.modifier, base), ta.counted,
+                    tuple(_shift(o, base) for o in ta.others),  # type: ignore[misc]
                 )
         for i, m in enumerate(mentions):
             if out[i] is None:

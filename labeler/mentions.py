@@ -22,6 +22,7 @@ from .vocab import AssertionStatus
 
 __all__ = ["MentionMatcher"]
 
+_WORD = re.compile(r"[^\s\-]+")
 _MENTION = 0
 _EXCLUSION = 1
 
@@ -52,7 +53,11 @@ class MentionMatcher:
 
     phrase_re: re.Pattern[str]
     phrase_table: dict[str, tuple[_Entry, ...]]
+    #: key -> shorter phrases that are word-prefixes of it: (number of words, entries)
+    prefix_table: dict[str, tuple[tuple[int, tuple[_Entry, ...]], ...]]
     patterns: tuple[tuple[re.Pattern[str], _Entry], ...]
+    #: union of all patterns: when it finds nothing in a sentence, no pattern is run on it
+    pattern_gate: re.Pattern[str] | None
     observations: tuple[str, ...]
 
     requires = frozenset({"sentences"})
@@ -78,10 +83,21 @@ class MentionMatcher:
         trie = phrases_to_regex(sorted(table))
         # zero-width lookahead: a match at every word start, overlapping allowed
         phrase_re = re.compile(r"(?<![a-z0-9])(?=(" + trie + r")(?![a-z0-9]))")
+        prefixes: dict[str, tuple[tuple[int, tuple[_Entry, ...]], ...]] = {}
+        for key in table:
+            words = key.split(" ")
+            found = tuple(
+                (n, tuple(table[p])) for n in range(len(words) - 1, 0, -1) if (p := " ".join(words[:n])) in table
+            )
+            if found:
+                prefixes[key] = found
+        gate = re.compile("|".join(f"(?:{p.pattern})" for p, _ in patterns)) if patterns else None
         return cls(
             phrase_re=phrase_re,
             phrase_table={k: tuple(v) for k, v in table.items()},
+            prefix_table=prefixes,
             patterns=tuple(patterns),
+            pattern_gate=gate,
             observations=ruleset.all_observations,
         )
 
@@ -94,16 +110,18 @@ class MentionMatcher:
             key = normalize_phrase(matched)
             for entry in table.get(key, ()):
                 out.append(_Candidate(offset + start, offset + start + len(matched), entry))
-            # shorter phrases ending on a word boundary inside the longest one
-            for j in range(len(matched) - 1, 0, -1):
-                if matched[j] in " \t\n\r-" and matched[j - 1] not in " \t\n\r-":
-                    sub = normalize_phrase(matched[:j])
-                    for entry in table.get(sub, ()):
-                        out.append(_Candidate(offset + start, offset + start + j, entry))
-        for pattern, entry in self.patterns:
-            for m in pattern.finditer(lower):
-                if m.end() > m.start():
-                    out.append(_Candidate(offset + m.start(), offset + m.end(), entry))
+            # shorter phrases that end on a word boundary inside the longest one
+            shorter = self.prefix_table.get(key)
+            if shorter:
+                word_ends = [w.end() for w in _WORD.finditer(matched)]
+                for n_words, entries in shorter:
+                    end = offset + start + word_ends[n_words - 1]
+                    out.extend(_Candidate(offset + start, end, entry) for entry in entries)
+        if self.pattern_gate is not None and self.pattern_gate.search(lower):
+            for pattern, entry in self.patterns:
+                for m in pattern.finditer(lower):
+                    if m.end() > m.start():
+                        out.append(_Candidate(offset + m.start(), offset + m.end(), entry))
         return out
 
     def find(self, text: str, sentences: tuple[Sentence, ...]) -> tuple[Mention, ...]:

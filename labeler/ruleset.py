@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -138,10 +138,16 @@ class FindingFile(_Strict):
 
 
 class ModifierRule(_Strict):
-    """A ConText modifier rule (medspaCy ``ConTextRule`` semantics)."""
+    """A ConText modifier rule (medspaCy ``ConTextRule`` semantics).
+
+    ``phrases`` match token sequences case-insensitively; ``token_patterns`` are spaCy ``Matcher``
+    patterns (lists of token dicts, fast); ``patterns`` are regexes over the sentence text (each
+    costs a pass over the text per sentence: prefer the other two).
+    """
 
     id: str
     phrases: list[str] = Field(default_factory=list)
+    token_patterns: list[list[dict[str, Any]]] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
     direction: Literal["forward", "backward", "bidirectional", "terminate", "pseudo"]
     max_scope: int | None = Field(default=None, ge=1, description="Scope limit in tokens.")
@@ -161,7 +167,7 @@ class ModifierRule(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> ModifierRule:
-        if not self.phrases and not self.patterns:
+        if not self.phrases and not self.patterns and not self.token_patterns:
             raise ValueError(f"rule {self.id} has neither phrases nor patterns")
         if self.allowed_observations is not None and self.excluded_observations is not None:
             raise ValueError(f"rule {self.id}: give allowed_observations or excluded_observations, not both")
