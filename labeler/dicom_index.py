@@ -408,6 +408,9 @@ def index_dicom(
     if existing and not (overwrite or resume):
         raise ConfigError(f"output exists: {', '.join(map(str, existing))} (pass --overwrite to replace)",
                           code="output_exists")
+    if resume and not parts.exists() and out.exists():
+        raise ConfigError(f"nothing to resume: {out} is complete (pass --overwrite to rebuild it)",
+                          code="nothing_to_resume")
     if parts.exists():
         if resume and state_file.exists():
             previous = json.loads(state_file.read_text(encoding="utf-8"))
@@ -435,7 +438,7 @@ def index_dicom(
     todo = [f for f in files if f.relative_to(src).as_posix() not in done]
     summary = IndexSummary(root=str(src.resolve()), output=str(out), meta_file=str(side["meta"]))
     summary.n_resumed = len(files) - len(todo)
-    next_part = len(committed)
+    next_part = 1 + max((int(p.name[5:11]) for p, _ in committed), default=-1)
     n_done = summary.n_resumed
     if on_progress is not None:
         on_progress(n_done, len(files))

@@ -30,7 +30,13 @@ import pandas as pd
 from .deid import check_no_free_text, check_no_phi_columns
 from .errors import ConfigError, DataError
 from .export import sidecar_paths
-from .vocab import CHEXPERT_NEGATIVE, CHEXPERT_POSITIVE, CHEXPERT_UNCERTAIN, chexpert_to_status, status_to_chexpert
+from .vocab import (
+    CHEXPERT_NEGATIVE,
+    CHEXPERT_POSITIVE,
+    CHEXPERT_UNCERTAIN,
+    chexpert_to_status,
+    status_to_chexpert,
+)
 
 __all__ = ["LabelTable", "read_label_table", "encode_label_column", "CONF_SUFFIX", "IGNORED_COLUMNS"]
 

@@ -499,7 +499,7 @@ def export_manifest(
         "manifest": str(manifest_path),
         "labels": list(man.observations),
         "policy": {"uncertainty": uncertainty, "blank": blank, "soft_uncertain": soft_uncertain,
-                   "per_observation": {o: p for o, p in zip(man.observations, policies) if p is not None}},
+                   "per_observation": {o: p for o, p in zip(man.observations, policies, strict=True) if p is not None}},
         "image_root": None if relative_paths else root,
         "relative_paths": bool(relative_paths or not root),
         "patient_ids_hashed": hashed,

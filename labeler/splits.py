@@ -113,7 +113,6 @@ def iterative_stratification(Y: np.ndarray, ratios: Sequence[float], *, random_s
         raise ValueError("ratios must be at least two non-negative numbers, not all zero")
     r = r / r.sum()
     n, n_labels = Y.shape
-    k = len(r)
     rng = np.random.default_rng(random_state)
     closed = r == 0  # folds that must stay empty
     want = n * r  # desired samples per fold
@@ -263,14 +262,14 @@ def split_report(manifest: Manifest, split: pd.Series | None = None, *,
             "patient_fraction": round(n_pat / n_patients_total, 4) if n_patients_total else 0.0,
             "studies": int(st.sum()),
             "images": int(rows.sum()),
-            "positive": {o: (None if np.isnan(x) else round(float(x), 4)) for o, x in zip(manifest.observations, pos)},
-            "uncertain": {o: (None if np.isnan(x) else round(float(x), 4)) for o, x in zip(manifest.observations, unc)},
+            "positive": {o: (None if np.isnan(x) else round(float(x), 4)) for o, x in zip(manifest.observations, pos, strict=True)},
+            "uncertain": {o: (None if np.isnan(x) else round(float(x), 4)) for o, x in zip(manifest.observations, unc, strict=True)},
             "positive_studies": {o: int((sv[st][:, j] == CHEXPERT_POSITIVE).sum())
                                  for j, o in enumerate(manifest.observations)},
         }
     out["overall"] = {
         "patients": int(n_patients_total), "studies": int(first.sum()), "images": int(len(frame)),
-        "positive": {o: round(float(x), 4) for o, x in zip(manifest.observations, overall_pos)},
+        "positive": {o: round(float(x), 4) for o, x in zip(manifest.observations, overall_pos, strict=True)},
     }
     dev = {}
     for j, o in enumerate(manifest.observations):

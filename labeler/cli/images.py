@@ -55,8 +55,8 @@ def index_dicom_command(
     from ..dicom_index import index_dicom
 
     setup_logging(log_level)
-    kwargs = dict(n_jobs=n_jobs, part_size=part_size, resume=resume, overwrite=overwrite, force=force,
-                  patterns=tuple(pattern or ()), command=_command_line())
+    kwargs = {"n_jobs": n_jobs, "part_size": part_size, "resume": resume, "overwrite": overwrite, "force": force,
+              "patterns": tuple(pattern or ()), "command": _command_line()}
     if quiet:
         summary = index_dicom(root, output, **kwargs)  # type: ignore[arg-type]
     else:

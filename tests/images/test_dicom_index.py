@@ -151,6 +151,21 @@ def test_dicom_index_resume_refuses_other_options(dicom_tree, tmp_path):
         index_dicom(dicom_tree["root"], out, part_size=2, resume=True, force=True)
 
 
+def test_dicom_index_resume_of_a_complete_index_is_refused(dicom_tree, tmp_path):
+    out = tmp_path / "index.parquet"
+    index_dicom(dicom_tree["root"], out)
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        index_dicom(dicom_tree["root"], out, resume=True)
+
+
+def test_dicom_index_without_pydicom_says_how_to_install(dicom_tree, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # import pydicom now raises ImportError
+    with pytest.raises(ConfigError, match=r"radlabeler\[images\]"):
+        index_dicom(dicom_tree["root"], tmp_path / "i.parquet")
+
+
 def test_dicom_index_refuses_to_overwrite(dicom_tree, tmp_path):
     out = tmp_path / "index.parquet"
     index_dicom(dicom_tree["root"], out)

@@ -86,7 +86,7 @@ def test_link_view_filter_counts_excluded_images(dicom_tree, labels_for_tree, in
     assert summary.image_reasons == {"excluded_view": 2, "no_report": 1}
     reports = read_list(tmp_path / "manifest.parquet.unlinked_reports.csv")
     study5 = dicom_tree["studies"][5]
-    assert dict(zip(reports["report_id"], reports["reason"]))[study5] == "no_images_after_filter"
+    assert dict(zip(reports["report_id"], reports["reason"], strict=True))[study5] == "no_images_after_filter"
 
 
 def test_link_modality_filter(labels_for_tree, index, tmp_path):
@@ -149,7 +149,7 @@ def test_link_ids_kept_verbatim(write_csv, tmp_path):
     out = tmp_path / "m.parquet"
     link(labels, mapping, out, on="mapping")
     frame = read_manifest(out).frame
-    assert dict(zip(frame["report_id"], frame["Edema"].astype(int))) == {"007": 1, "7": 0}
+    assert dict(zip(frame["report_id"], frame["Edema"].astype(int), strict=True)) == {"007": 1, "7": 0}
 
 
 def test_link_hash_patient_ids(labels_for_tree, index, tmp_path, monkeypatch):

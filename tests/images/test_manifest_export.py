@@ -9,7 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from labeler.errors import ConfigError, DataError
-from labeler.manifest import Manifest, apply_uncertainty_policy, export_manifest, read_manifest, write_manifest
+from labeler.manifest import (
+    Manifest,
+    apply_uncertainty_policy,
+    export_manifest,
+    read_manifest,
+    write_manifest,
+)
 
 NAN = np.nan
 # one row per label value: 1, 0, -1, blank

@@ -23,7 +23,7 @@ def synthetic_manifest(n_patients=600, seed=0, with_topic=False):
     for p in range(n_patients):
         for s in range(rng.integers(1, 5)):
             labels = {o: (1 if rng.random() < q else (0 if rng.random() < 0.5 else np.nan))
-                      for o, q in zip(OBS, PREVALENCE)}
+                      for o, q in zip(OBS, PREVALENCE, strict=True)}
             if rng.random() < 0.05:
                 labels["Edema"] = -1
             study = f"1.2.3.{p}.{s}"
@@ -70,7 +70,7 @@ def test_split_ratios_respected_in_patients(ratios):
     split, facts = assign_splits(man, ratios=ratios, random_state=0)
     per_patient = patient_splits(man.frame, split)
     fractions = per_patient["s"].value_counts(normalize=True)
-    for name, r in zip(("train", "validation", "test"), ratios):
+    for name, r in zip(("train", "validation", "test"), ratios, strict=True):
         assert abs(fractions[name] - r) <= 0.01
     assert facts["n_patients"] == 600
 
