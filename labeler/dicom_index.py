@@ -287,10 +287,21 @@ def _read_batch(args: tuple[list[str], str, bool]) -> list[dict[str, Any]]:
 # the tree
 
 
-def _walk(root: Path, patterns: Sequence[str], exclude: set[Path]) -> list[Path]:
-    """Every regular file under ``root`` (symlinked folders not followed), sorted, minus ``exclude``."""
+def _walk(root: Path, patterns: Sequence[str], exclude: set[Path]) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Every regular file under ``root`` (symlinked folders not followed), sorted, minus ``exclude``.
+
+    Folders that cannot be listed are returned as error records (reason ``unreadable``).
+    """
     out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    errors: list[dict[str, Any]] = []
+
+    def on_error(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        rel = where.relative_to(root).as_posix() if where != root else "."
+        errors.append({"path": rel + "/", "reason": "unreadable",
+                       "detail": f"folder cannot be listed: {type(exc).__name__}: {exc.strerror or exc}"})
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
         d = Path(dirpath)
         dirnames[:] = sorted(n for n in dirnames if d / n not in exclude)
         for name in sorted(filenames):
@@ -300,7 +311,7 @@ def _walk(root: Path, patterns: Sequence[str], exclude: set[Path]) -> list[Path]
             if patterns and not any(fnmatch.fnmatch(name, pat) for pat in patterns):
                 continue
             out.append(path)
-    return out
+    return out, errors
 
 
 def _schema() -> Any:
@@ -429,7 +440,7 @@ def index_dicom(
 
     start = time.perf_counter()
     exclude = {p.absolute() for p in (out, side["meta"], side["errors"], parts, out.with_name(out.name + ".tmp"))}
-    files = _walk(src, patterns, exclude)
+    files, walk_errors = _walk(src, patterns, exclude)
     committed = _committed_parts(parts)
     done: set[str] = set()
     for part, err in committed:
@@ -472,7 +483,7 @@ def index_dicom(
     tables = [pq.read_table(p, schema=_schema()) for p, _ in committed]
     table = pa.concat_tables(tables) if tables else _schema().empty_table()
     table = table.sort_by([("path", "ascending")])
-    errors = sorted((e for _, err in committed for e in _read_errors(err)), key=lambda e: e["path"])
+    errors = sorted([*(e for _, err in committed for e in _read_errors(err)), *walk_errors], key=lambda e: e["path"])
     meta_root = {b"labeler_index": json.dumps({"root": summary.root, "engine_version": __version__}).encode()}
     table = table.replace_schema_metadata(meta_root)
     tmp = out.with_name(out.name + ".tmp")

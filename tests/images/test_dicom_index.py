@@ -288,3 +288,26 @@ def test_read_index_csv_round_trip(dicom_tree, tmp_path):
     again, _ = read_index(csv_path)
     assert again["path"].tolist() == frame["path"].tolist()
     assert again.loc[again["modality"] == "CT", "view_position"].tolist() == [None]
+
+
+def test_dicom_index_unlistable_folder_is_listed(dicom_tree, tmp_path, monkeypatch):
+    import os
+
+    import labeler.dicom_index as di
+
+    real_walk = os.walk
+
+    def walk(top, onerror=None, followlinks=False):
+        for item in real_walk(top, onerror=onerror, followlinks=followlinks):
+            if item[0].endswith("P002"):
+                onerror(PermissionError(13, "Permission denied", item[0]))
+                item[1][:] = []
+                continue
+            yield item
+
+    monkeypatch.setattr(di.os, "walk", walk)
+    out = tmp_path / "index.parquet"
+    summary = index_dicom(dicom_tree["root"], out)
+    assert {e["path"]: e["reason"] for e in read_errors(out)}["P002/"] == "unreadable"
+    assert summary.n_indexed == 6  # P002's two images could not be seen
+    assert summary.error_reasons == {"not_dicom": 1, "truncated": 1, "unreadable": 1}
