@@ -231,14 +231,11 @@ def status_codes(values: np.ndarray) -> np.ndarray:
     [[1, 0]]
     """
     arr = np.asarray(values, dtype=object)
-    out = np.empty(arr.shape, dtype=np.int64)
-    flat = out.reshape(-1)
-    for k, v in enumerate(arr.reshape(-1)):
-        try:
-            flat[k] = _STATUS_CODE[AssertionStatus(v)]
-        except ValueError:
-            raise ValueError(f"not a status: {v!r}") from None
-    return out
+    flat = [_STATUS_CODE.get(v) for v in arr.reshape(-1).tolist()]  # str enum: "present" finds PRESENT too
+    if None in flat:
+        bad = next(v for v, c in zip(arr.reshape(-1).tolist(), flat) if c is None)
+        raise ValueError(f"not a status: {bad!r}")
+    return np.asarray(flat, dtype=np.int64).reshape(arr.shape)
 
 
 @dataclass(frozen=True)
@@ -389,8 +386,8 @@ class EvalReport:
     # ---- serialisation
 
     def to_dict(self) -> dict[str, Any]:
-        """Every number of the run as plain JSON-able data (rounded to 4 decimals)."""
-        return _report_to_dict(self)
+        """Every number of the run as plain JSON data (rounded to 4 decimals; lists, not tuples)."""
+        return json.loads(json.dumps(_report_to_dict(self), ensure_ascii=False, default=str))
 
     def to_json(self, indent: int = 2) -> str:
         """:meth:`to_dict` as JSON text."""
@@ -568,7 +565,7 @@ def format_estimate(e: Estimate | None) -> str:
 
 def _report_to_markdown(r: EvalReport) -> str:
     lines = [f"## {', '.join(lab.name for lab in r.labelers)} on {r.gold_name}", ""]
-    lines.append(f"{r.n} gold rows, {len(r.observations)} observations, {r.kind} gold ({r.gold_format}); "
+    lines.append(f"{r.n} gold rows, {count_noun(len(r.observations), 'observation')}, {r.kind} gold ({r.gold_format}); "
                  f"{r.settings['n_bootstrap']} bootstrap resamples, seed {r.settings['seed']}.")
     lines += ["", "| labeler | " + _fmt_metric(r.primary) + " macro | micro | weighted | kappa macro |",
               "|---|---|---|---|---|"]
@@ -593,6 +590,11 @@ def _report_to_markdown(r: EvalReport) -> str:
     if r.warnings:
         lines += ["", "Warnings: " + "; ".join(r.warnings)]
     return "\n".join(lines) + "\n"
+
+
+def count_noun(n: int, noun: str) -> str:
+    """``"1 observation"``, ``"3 observations"``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def format_p(p: float) -> str:

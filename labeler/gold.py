@@ -424,10 +424,17 @@ def _decode_columns(df: pd.DataFrame, pairs: Sequence[tuple[str, str]], source: 
     for j, (col, _) in enumerate(pairs):
         bad_rows: list[int] = []
         bad_values: dict[str, int] = {}
-        for i, cell in enumerate(df[col].tolist()):
+        cells = df[col].tolist()
+        decoded: dict[Any, Any] = {}
+        for cell in dict.fromkeys(cells):  # decode each distinct value once
             try:
-                values[i, j] = decode(cell)
+                decoded[cell] = decode(cell)
             except ValueError:
+                pass
+        for i, cell in enumerate(cells):
+            if cell in decoded:
+                values[i, j] = decoded[cell]
+            else:
                 bad_rows.append(i + 1)
                 key = _short(str(cell))
                 bad_values[key] = bad_values.get(key, 0) + 1

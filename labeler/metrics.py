@@ -201,10 +201,18 @@ def confusion_tables(gold: np.ndarray, pred: np.ndarray, kind: GoldKind) -> np.n
 
 
 def _resample_weights(rng: np.random.Generator, b: int, n: int) -> np.ndarray:
-    """How often each of ``n`` rows is drawn in each of ``b`` resamples, as float ``(b, n)``."""
+    """How often each of ``n`` rows is drawn in each of ``b`` resamples, as int ``(b, n)``."""
     idx = rng.integers(0, n, size=(b, n))
     flat = (idx + (np.arange(b) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+    return np.bincount(flat, minlength=b * n).reshape(b, n)
+
+
+def _one_hot(codes: np.ndarray, cells: int, dtype: type) -> np.ndarray:
+    """``(N, F')`` cell codes as a one-hot ``(N, F' * cells)`` matrix."""
+    n, f = codes.shape
+    out = np.zeros((n, f * cells), dtype=dtype)
+    out[np.arange(n)[:, None], codes + np.arange(f) * cells] = 1
+    return out
 
 
 def bootstrap_confusions(
@@ -215,11 +223,14 @@ def bootstrap_confusions(
     n_bootstrap: int,
     seed: int,
     max_cells: int = 4_000_000,
+    max_cache_bytes: int = 256 * 2**20,
 ) -> np.ndarray:
     """Confusion tables of ``n_bootstrap`` row resamples, shared by all labelers.
 
     Every labeler sees the same resamples (what a paired test needs), and the resamples depend
     only on ``seed``, the number of rows and ``n_bootstrap`` (not on which labelers are scored).
+    Counts are exact: resample weights times one-hot cell indicators, summed in float32 (exact
+    below 2**24 rows) or float64.
 
     Parameters
     ----------
@@ -230,6 +241,8 @@ def bootstrap_confusions(
     seed : int
     max_cells : int, default=4_000_000
         Resamples are drawn in chunks of at most ``max_cells / N`` rows of weights.
+    max_cache_bytes : int, default=256 MiB
+        One-hot indicator matrices are kept across chunks when they fit, else rebuilt per chunk.
 
     Returns
     -------
@@ -239,20 +252,27 @@ def bootstrap_confusions(
     n, f = gold.shape
     kg = n_gold_classes(kind)
     out = np.zeros((len(preds), n_bootstrap, f, kg, N_STATUS), dtype=np.float64)
-    if n == 0 or n_bootstrap == 0:
+    if n == 0 or n_bootstrap == 0 or f == 0:
         return out
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_bootstrap, max_cells // n))
     cells = kg * N_STATUS
-    eye = np.eye(cells)
+    dtype = np.float32 if n < 2**24 else np.float64
+    itemsize = np.dtype(dtype).itemsize
+    block = max(1, min(f, max_cells // (n * cells)))  # observations per one-hot block
+    blocks = [(j, min(j + block, f)) for j in range(0, f, block)]
     codes = [gold.astype(np.int64) * N_STATUS + p.astype(np.int64) for p in preds]
+    cached = None
+    if len(preds) * n * f * cells * itemsize <= max_cache_bytes:
+        cached = [[_one_hot(code[:, a:z], cells, dtype) for a, z in blocks] for code in codes]
     for start in range(0, n_bootstrap, chunk):
         b = min(chunk, n_bootstrap - start)
-        w = _resample_weights(rng, b, n)
+        w = _resample_weights(rng, b, n).astype(dtype)
         for li, code in enumerate(codes):
-            for j in range(f):
-                out[li, start:start + b, j] = (w @ eye[code[:, j]]).reshape(b, kg, N_STATUS)
-    return out
+            for bi, (a, z) in enumerate(blocks):
+                x = cached[li][bi] if cached is not None else _one_hot(code[:, a:z], cells, dtype)
+                out[li, start:start + b, a:z] = (w @ x).reshape(b, z - a, kg, N_STATUS)
+    return np.rint(out)
 
 
 def percentile_ci(replicates: np.ndarray, confidence: float) -> np.ndarray:
@@ -260,9 +280,13 @@ def percentile_ci(replicates: np.ndarray, confidence: float) -> np.ndarray:
     alpha = (1.0 - confidence) / 2.0
     if replicates.shape[0] == 0:
         return np.full((*replicates.shape[1:], 2), np.nan)
+    q = [100 * alpha, 100 * (1 - alpha)]
+    if not np.isnan(replicates).any():  # the common case, much faster than nanpercentile
+        lo, hi = np.percentile(replicates, q, axis=0)
+        return np.stack([lo, hi], axis=-1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-nan slices -> nan
-        lo, hi = np.nanpercentile(replicates, [100 * alpha, 100 * (1 - alpha)], axis=0)
+        lo, hi = np.nanpercentile(replicates, q, axis=0)
     return np.stack([lo, hi], axis=-1)
 
 

@@ -284,13 +284,13 @@ def _errors(report: EvalReport) -> str:
 
 def render_html(report: EvalReport) -> str:
     """The report as one self-contained HTML page (UTF-8 text)."""
-    from .evaluate import CONVENTIONS
+    from .evaluate import CONVENTIONS, count_noun
 
     names = ", ".join(lab.name for lab in report.labelers)
     title = f"Evaluation: {names} on {report.gold_name}"
     metric_svg, diff_svg = _plots(report)
     s = report.settings
-    gold_line = (f"{report.n} gold rows · {len(report.observations)} observations · {report.kind} gold "
+    gold_line = (f"{report.n} gold rows · {count_noun(len(report.observations), 'observation')} · {report.kind} gold "
                  f"({report.gold_format}) · {s['n_bootstrap']} bootstrap resamples, seed {s['seed']}, "
                  f"{int(round(s['confidence'] * 100))}% intervals · min support {s['min_support']} · "
                  f"engine {report.engine_version}")

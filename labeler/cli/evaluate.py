@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import ConfigError, ExitCode
-from ..evaluate import EvalReport, evaluate_paths, format_estimate, format_p, table_header, table_rows, write_report
+from ..evaluate import EvalReport, count_noun, evaluate_paths, format_estimate, format_p, table_header, table_rows, write_report
 from ..labelers.base import REGISTRY, Labeler, make_labeler
 from . import app, err_console, setup_logging
 
@@ -71,7 +71,7 @@ def print_report(report: EvalReport) -> None:
 
     console = err_console()
     metric = table_header(report)[-2]
-    head = Table(title=f"{report.gold_name}: {report.n} gold rows, {len(report.observations)} observations "
+    head = Table(title=f"{report.gold_name}: {report.n} gold rows, {count_noun(len(report.observations), 'observation')} "
                        f"({report.kind} gold) — {metric}", title_justify="left")
     for col in ("labeler", "macro", "micro", "weighted", "macro kappa", "errors"):
         head.add_column(col, justify="left" if col == "labeler" else "right")
