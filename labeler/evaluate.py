@@ -750,7 +750,7 @@ def evaluate(
     gold_index = {u: i for i, u in enumerate(gold.study_uids)}
     row_maps = []
     alignments = []
-    for p, unscored in zip(preds, unscored_by):
+    for p, unscored in zip(preds, unscored_by, strict=True):
         index = {u: i for i, u in enumerate(p.study_uids)}
         missing_ids = [u for u in gold.study_uids if u not in index]
         extra_ids = [u for u in p.study_uids if u not in gold_index]
@@ -779,7 +779,7 @@ def evaluate(
         gold_codes = status_codes(gold.values[np.ix_(rows, scored)])
     blank = _STATUS_CODE[AssertionStatus.NOT_MENTIONED]
     pred_codes = []
-    for p, index, pc in zip(preds, row_maps, pred_cols):
+    for p, index, pc in zip(preds, row_maps, pred_cols, strict=True):
         codes = np.full((n, f), blank, dtype=np.int64)
         src_rows = [index.get(gold.study_uids[i]) for i in rows]
         cols = [pc[keys[j]] for j in scored]
@@ -804,7 +804,7 @@ def evaluate(
     # error list
     errors: list[ErrorRow] = []
     obs = tuple(gold.observations[j] for j in scored)
-    for li, (p, index, pc) in enumerate(zip(preds, row_maps, pred_cols)):
+    for li, (p, index, pc) in enumerate(zip(preds, row_maps, pred_cols, strict=True)):
         cols = [pc[keys[j]] for j in scored]
         if gold.kind == "binary":
             coded = np.isin(pred_codes[li], [_STATUS_CODE[AssertionStatus.PRESENT],
@@ -835,7 +835,7 @@ def evaluate(
         gold_name=gold.name, gold_format=gold.format or gold.kind, kind=gold.kind, observations=obs, n=n,
         gold_counts=gold_counts, gold_notes=gold.notes,
         labelers=tuple(LabelerEvaluation(p.name, p.source, p.provenance, a, s)
-                       for p, a, s in zip(preds, alignments, scores)),
+                       for p, a, s in zip(preds, alignments, scores, strict=True)),
         comparisons=tuple(comparisons), errors=tuple(errors), warnings=tuple(warnings), primary=primary,
         settings=settings, reference=ref, with_text=with_text,
     )

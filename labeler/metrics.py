@@ -69,6 +69,9 @@ __all__ = [
     "score_arrays",
     "compare_arrays",
     "check_codes",
+    "tasks_for",
+    "n_gold_classes",
+    "agreement_tables",
 ]
 
 BLANK, POSITIVE, NEGATIVE, UNCERTAIN = 0, 1, 2, 3
@@ -319,7 +322,7 @@ def mcnemar_exact(ref_correct: np.ndarray, other_correct: np.ndarray) -> tuple[n
 
     b = (ref_correct & ~other_correct).sum(axis=0)
     c = (~ref_correct & other_correct).sum(axis=0)
-    p = np.array([binomtest(int(x), int(x + y), 0.5).pvalue if x + y else 1.0 for x, y in zip(b, c)])
+    p = np.array([binomtest(int(x), int(x + y), 0.5).pvalue if x + y else 1.0 for x, y in zip(b, c, strict=True)])
     return b.astype(np.int64), c.astype(np.int64), p
 
 
@@ -503,7 +506,7 @@ def _sklearn_kappa(gold: np.ndarray, pred: np.ndarray, kind: GoldKind) -> np.nda
         warnings.simplefilter("ignore")  # undefined kappa -> nan, said in the docs
         for j in range(gold.shape[1]):
             if gold.shape[0]:
-                out[j] = cohen_kappa_score(gold[:, j], pred[:, j], labels=labels, replace_undefined_by=np.nan)
+                out[j] = cohen_kappa_score(gold[:, j], pred[:, j], labels=labels)
     return out
 
 
@@ -635,8 +638,11 @@ def _replicate_metrics(reps: np.ndarray, kind: GoldKind, eligible: dict[str, np.
         out[f"{task}.f1"] = (f, {a: avg[a]["f1"] for a in AVERAGES})
         f1s[task], supports[task] = f, (tp + fn).astype(np.float64)
     agree = eligible["mention" if kind == "status" else "coded"]
-    kappa = kappa_from_confusion(agreement_tables(reps, kind))
+    table = agreement_tables(reps, kind)
+    kappa = kappa_from_confusion(table)
     out["kappa"] = (kappa, {"macro": _macro(kappa, agree)})
+    accuracy = _safe_div(np.trace(table, axis1=-2, axis2=-1), table.sum(axis=(-2, -1)))
+    out["accuracy"] = (accuracy, {"macro": _macro(accuracy, agree)})
     if kind == "status":
         w = _weighted_f1(f1s, supports)
         out["weighted_f1"] = (w, {"macro": _macro(w, agree)})
@@ -648,6 +654,7 @@ def _point_metrics(s: ArrayScores) -> dict[str, tuple[np.ndarray, dict[str, floa
     for task, ts in s.tasks.items():
         out[f"{task}.f1"] = (ts.f1, {a: ts.averages[a]["f1"].value for a in AVERAGES})
     out["kappa"] = (s.kappa, {"macro": s.kappa_macro.value})
+    out["accuracy"] = (s.accuracy, {"macro": s.accuracy_macro.value})
     if s.weighted_f1 is not None and s.weighted_f1_macro is not None:
         out["weighted_f1"] = (s.weighted_f1, {"macro": s.weighted_f1_macro.value})
     return out
@@ -664,7 +671,7 @@ def compare_arrays(
 ) -> list[PairedComparison]:
     """Paired comparisons of every labeler with ``reference``, on the shared resamples.
 
-    For each metric (every task's F1, kappa, and for status gold the weighted F1), per
+    For each metric (every task's F1, kappa, accuracy, and for status gold the weighted F1), per
     observation and for the averages: the difference ``other - reference``, its percentile
     interval and the paired-bootstrap p-value (:func:`paired_bootstrap_p`). Per observation
     also McNemar's exact test on per-report correctness (status equal to the gold status; for

@@ -378,7 +378,7 @@ def predict(labeler: Any, gold: GoldSet, *, name: str | None = None, on_progress
     values = np.full((n, len(cols)), AssertionStatus.NOT_MENTIONED, dtype=object)
     evidence: dict[tuple[int, int], EvidenceRef] = {}
     failed: list[str] = []
-    reports = (Report(u, t) for u, t in zip(gold.study_uids, gold.texts))
+    reports = (Report(u, t) for u, t in zip(gold.study_uids, gold.texts, strict=True))
     done = 0
     for i, res in enumerate(labeler.label(reports)):
         if res.errors:
@@ -421,7 +421,7 @@ def _predict_targets(labeler: Any, gold: GoldSet, name: str | None, on_progress:
     values = np.full((n, 1), AssertionStatus.NOT_MENTIONED, dtype=object)
     evidence: dict[tuple[int, int], EvidenceRef] = {}
     n_missing = 0
-    for i, (sentence, target) in enumerate(zip(texts, targets)):
+    for i, (sentence, target) in enumerate(zip(texts, targets, strict=True)):
         span = find_target(sentence, target)
         if span is None:
             n_missing += 1

@@ -9,7 +9,16 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import ConfigError, ExitCode
-from ..evaluate import EvalReport, count_noun, evaluate_paths, format_estimate, format_p, table_header, table_rows, write_report
+from ..evaluate import (
+    EvalReport,
+    count_noun,
+    evaluate_paths,
+    format_estimate,
+    format_p,
+    table_header,
+    table_rows,
+    write_report,
+)
 from ..labelers.base import REGISTRY, Labeler, make_labeler
 from . import app, err_console, setup_logging
 
@@ -158,13 +167,13 @@ def evaluate_command(
     obs = [o.strip() for o in observations.split(",") if o.strip()] if observations else None
     if output is not None and not overwrite:
         write_report_check(output)
-    kwargs: dict[str, Any] = dict(
-        predictions=preds, labelers=labs, gold_format=gold_format, id_column=id_column,
-        text_columns=tuple(text_column) if text_column else None, rename=parse_rename(list(rename or [])),
-        observations=obs, mapping=mapping, tier=tier, blank=blank, pred_id_column=pred_id_column,
-        n_bootstrap=n_bootstrap, seed=seed, confidence=confidence, min_support=min_support, missing=missing,
-        primary=metric, reference=reference, with_text=with_text,
-    )
+    kwargs: dict[str, Any] = {
+        "predictions": preds, "labelers": labs, "gold_format": gold_format, "id_column": id_column,
+        "text_columns": tuple(text_column) if text_column else None, "rename": parse_rename(list(rename or [])),
+        "observations": obs, "mapping": mapping, "tier": tier, "blank": blank, "pred_id_column": pred_id_column,
+        "n_bootstrap": n_bootstrap, "seed": seed, "confidence": confidence, "min_support": min_support,
+        "missing": missing, "primary": metric, "reference": reference, "with_text": with_text,
+    }
     if quiet or not labs:
         report = evaluate_paths(gold, **kwargs)
     else:

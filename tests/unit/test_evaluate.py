@@ -373,3 +373,27 @@ def test_write_report_refuses_to_overwrite(binary_report, tmp_path):
         write_report(binary_report, tmp_path / "out", html=False)
     paths = write_report(binary_report, tmp_path / "out", html=False, overwrite=True)
     assert sorted(p.name for p in paths.values()) == ["errors.csv", "evaluation.json", "evaluation.md"]
+
+
+def test_evaluate_binary_predictions_equal_to_gold_score_one(write_csv):
+    gold = load_binary_gold(write_csv(BINARY_GOLD, "gold.csv"))
+    pred = load_predictions(write_csv(BINARY_GOLD, "pred.csv"))  # 1 = positive, 0 = negative
+    rep = evaluate(gold, [pred], n_bootstrap=100)
+    coded = rep.labelers[0].scores.tasks["coded"]
+    assert coded.f1.tolist() == [1.0, 1.0]
+    assert {avg: e.value for avg, e in rep.headline(0).items()} == {"macro": 1.0, "micro": 1.0, "weighted": 1.0}
+    assert rep.labelers[0].scores.kappa.tolist() == [1.0, 1.0]
+    assert rep.errors == ()
+
+
+@pytest.mark.parametrize("metric", ["kappa", "accuracy", "coded.f1"])
+def test_evaluate_every_headline_metric_renders(write_csv, metric):
+    from labeler.report_html import render_html
+
+    gold = load_binary_gold(write_csv(BINARY_GOLD, "gold.csv"))
+    a = load_predictions(write_csv(BINARY_GOLD, "a.csv"), name="a")
+    b = load_predictions(write_csv(BINARY_PRED, "b.csv"), name="b")
+    rep = evaluate(gold, [a, b], n_bootstrap=20, primary=metric)
+    assert rep.primary == metric and metric in rep.comparisons[0].metrics
+    assert "### b − a (" in rep.to_markdown()
+    assert "id='headline-1'" in render_html(rep)
