@@ -310,6 +310,7 @@ class LabelerEvaluation:
     provenance: dict[str, Any]
     alignment: Alignment
     scores: ArrayScores
+    source_sha256: str | None = None
 
 
 def _fmt_metric(metric: str) -> str:
@@ -342,6 +343,7 @@ class EvalReport:
     reference: int = 0
     with_text: bool = False
     engine_version: str = __version__
+    gold_sha256: str | None = None
 
     # ---- headline numbers
 
@@ -442,6 +444,7 @@ def _report_to_dict(r: EvalReport) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "name": lab.name,
             "source": lab.source,
+            "source_sha256": lab.source_sha256,
             "provenance": lab.provenance,
             "alignment": lab.alignment.to_dict(),
             "headline": {"metric": r.primary, **{k: v.to_dict() for k, v in r.headline(i).items()},
@@ -485,7 +488,7 @@ def _report_to_dict(r: EvalReport) -> dict[str, Any]:
         "schema": "radlabeler.evaluation.v1",
         "engine_version": r.engine_version,
         "gold": {
-            "name": r.gold_name, "format": r.gold_format, "kind": r.kind, "n": r.n,
+            "name": r.gold_name, "sha256": r.gold_sha256, "format": r.gold_format, "kind": r.kind, "n": r.n,
             "observations": list(obs),
             "counts": {"classes": gold_classes,
                        "per_observation": {o: r.gold_counts[j].astype(int).tolist() for j, o in enumerate(obs)}},
@@ -821,9 +824,12 @@ def evaluate(
                 src = index.get(gold.study_uids[gi])
                 ev = p.evidence.get((src, cols[jj])) if src is not None else None
                 text = gold.texts[gi] if (with_text and gold.texts is not None) else None
+                sentence = _sentence(text, ev)
+                if sentence is None and text is not None and gold.targets is not None:
+                    sentence = " ".join(text.split())  # sentence-level gold: the row is the sentence
                 g = str(int(gold_codes[k, jj])) if gold.kind == "binary" else _code_text(int(gold_codes[k, jj]))
                 errors.append(ErrorRow(p.name, o, gold.study_uids[gi], kind, g, _code_text(int(pred_codes[li][k, jj])),
-                                       ev, _sentence(text, ev)))
+                                       ev, sentence))
 
     kg = 2 if gold.kind == "binary" else len(STATUS_ORDER)
     gold_counts = np.stack([np.bincount(gold_codes[:, j], minlength=kg) for j in range(f)]) if n else \
@@ -834,7 +840,7 @@ def evaluate(
     return EvalReport(
         gold_name=gold.name, gold_format=gold.format or gold.kind, kind=gold.kind, observations=obs, n=n,
         gold_counts=gold_counts, gold_notes=gold.notes,
-        labelers=tuple(LabelerEvaluation(p.name, p.source, p.provenance, a, s)
+        labelers=tuple(LabelerEvaluation(p.name, p.source, p.provenance, a, s, p.sha256)
                        for p, a, s in zip(preds, alignments, scores, strict=True)),
         comparisons=tuple(comparisons), errors=tuple(errors), warnings=tuple(warnings), primary=primary,
         settings=settings, reference=ref, with_text=with_text,
@@ -907,7 +913,7 @@ def evaluate_paths(
     Gold options are those of :func:`~labeler.gold.load_gold`.
     """
     from .gold import detect_gold_format, load_gold, table_columns
-    from .predictions import labeler_column_names, load_predictions, prediction_columns
+    from .predictions import file_sha256, labeler_column_names, load_predictions, prediction_columns
 
     predictions = dict(predictions or {})
     labelers = dict(labelers or {})
@@ -941,6 +947,5 @@ def evaluate_paths(
             raise ConfigError(f"two predictions are called {name!r}; name files with --pred NAME=PATH")
         items[name] = load_predictions(path, name=name, id_column=pred_id_column, observations=gold.observations)
     report = evaluate(gold, items, **options)
-    if extra_warnings:
-        report = dataclasses.replace(report, warnings=tuple(extra_warnings) + report.warnings)
-    return report
+    return dataclasses.replace(report, warnings=tuple(extra_warnings) + report.warnings,
+                               gold_sha256=file_sha256(gold_path))

@@ -8,6 +8,7 @@ The evaluator aligns them to the gold by id (:func:`labeler.evaluate.align`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ __all__ = [
     "predict",
     "labeler_column_names",
     "prediction_columns",
+    "file_sha256",
 ]
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,8 @@ class Predictions:
         Counts of what was ignored or assumed.
     failed : tuple of str
         Ids whose labeling failed (scored as all blank).
+    sha256 : str or None
+        Digest of the labels file (``None`` for labeler runs).
     """
 
     name: str
@@ -108,6 +112,7 @@ class Predictions:
     source: str = ""
     notes: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    sha256: str | None = None
 
     def __post_init__(self) -> None:
         if self.values.shape != (len(self.study_uids), len(self.observations)):
@@ -179,7 +184,7 @@ def load_predictions(
             evidence.update(_parse_evidence(blob, i, file_index, {}, p.name))
     notes = [f"columns not scored: {ignored}"] if ignored else []
     return Predictions(name or p.name, tuple(ids), tuple(n for _, n in pairs), values, evidence,
-                       _file_provenance(p), str(p), tuple(notes))
+                       _file_provenance(p), str(p), tuple(notes), sha256=file_sha256(p))
 
 
 def prediction_columns(path: str | Path, *, id_column: str = "study_uid") -> list[str]:
@@ -295,7 +300,16 @@ def _load_engine_jsonl(path: Path, name: str, observations: Sequence[str] | None
     provenance = rows[0].get("provenance") if isinstance(rows[0].get("provenance"), dict) else _file_provenance(path)
     notes = [f"labels not scored: {ignored}"] if ignored else []
     return Predictions(name, tuple(ids), tuple(n for _, n in pairs), values, evidence, provenance or {}, str(path),
-                       tuple(notes))
+                       tuple(notes), sha256=file_sha256(path))
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (what evaluation reports record for gold and labels files)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _file_provenance(path: Path) -> dict[str, Any]:

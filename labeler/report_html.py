@@ -300,8 +300,11 @@ def render_html(report: EvalReport) -> str:
             + "</ul></div>"
     notes = "".join(f"<li>{_e(n)}</li>" for n in report.gold_notes)
     tables = "".join(f"<h3>{_e(lab.name)}</h3>{_metric_table(report, i)}" for i, lab in enumerate(report.labelers))
-    provenance = json.dumps({lab.name: {"source": lab.source, **lab.provenance} for lab in report.labelers},
-                            indent=2, ensure_ascii=False, default=str)
+    provenance = json.dumps(
+        {"gold": {"name": report.gold_name, "sha256": report.gold_sha256},
+         **{lab.name: {"source": lab.source, "source_sha256": lab.source_sha256, **lab.provenance}
+            for lab in report.labelers}},
+        indent=2, ensure_ascii=False, default=str)
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class='muted' id='gold-line'>{_e(gold_line)}</p>",

@@ -193,7 +193,8 @@ def evaluate_command(
         print_report(report)
     if output is not None:
         paths = write_report(report, output, overwrite=overwrite)
-        err_console().print("wrote " + ", ".join(str(p) for p in paths.values()))
+        if not quiet:
+            err_console().print("wrote " + ", ".join(str(p) for p in paths.values()))
     return ExitCode.OK
 
 

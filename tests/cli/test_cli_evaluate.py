@@ -185,3 +185,29 @@ def test_cli_evaluate_help_lists_options(capsys):
     for opt in ("--pred", "--labeler", "--gold-format", "--rename", "--mapping", "--tier", "--n-bootstrap", "--seed",
                 "--with-text", "--missing", "--metric"):
         assert opt in out
+
+
+def test_cli_evaluate_engine_outputs_in_every_format_score_alike(sample_csv, tmp_path):
+    for ext in ("csv", "jsonl", "parquet"):
+        assert run("label", sample_csv, "-o", tmp_path / f"labels.{ext}", "-q") == 0
+    rows = read_csv(tmp_path / "labels.csv")
+    col = rows[0].index("Pleural Effusion")
+    i = next(k for k, r in enumerate(rows) if k and r[col] == "1")
+    rows[i][col] = "0"  # the gold disagrees with one positive effusion
+    gold = tmp_path / "gold.csv"
+    with gold.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    out = tmp_path / "eval"
+    assert run("evaluate", gold, *(x for ext in ("csv", "jsonl", "parquet") for x in ("--pred", tmp_path / f"labels.{ext}")),
+               "-o", out, "-q", "--n-bootstrap", "0") == 0
+    data = json.loads((out / "evaluation.json").read_text())
+    assert [lab["headline"]["macro"]["value"] for lab in data["labelers"]] == [data["labelers"][0]["headline"]["macro"]["value"]] * 3
+    errors = {r["labeler"]: r for r in csv.DictReader((out / "errors.csv").open(encoding="utf-8"))}
+    assert set(errors) == {"labels.csv", "labels.jsonl", "labels.parquet"}
+    assert errors["labels.csv"]["rule_id"] == ""  # CSV labels carry no evidence
+    for name in ("labels.jsonl", "labels.parquet"):
+        e = errors[name]
+        assert (e["study_uid"], e["error"], e["gold"], e["predicted"]) == (rows[i][0], "wrong_status", "0", "1")
+        assert e["rule_id"].startswith("pleural_effusion.mention.") and int(e["sentence_end"]) > int(e["sentence_start"])
+    assert data["labelers"][1]["provenance"]["ruleset"] == "chexpert14"  # JSONL rows carry provenance
+    assert data["labelers"][0]["provenance"]["labeler"]["ruleset"]["name"] == "chexpert14"  # CSV: .meta.json

@@ -397,3 +397,22 @@ def test_evaluate_every_headline_metric_renders(write_csv, metric):
     assert rep.primary == metric and metric in rep.comparisons[0].metrics
     assert "### b − a (" in rep.to_markdown()
     assert "id='headline-1'" in render_html(rep)
+
+
+def test_evaluate_negex_errors_with_text_show_the_sentence(rule_labeler, tmp_path):
+    from labeler.gold import load_negex_gold
+
+    path = tmp_path / "negex.txt"
+    path.write_text(NEGEX, encoding="utf-8")
+    rep = evaluate(load_negex_gold(path), {"rules": rule_labeler}, n_bootstrap=0, with_text=True)
+    assert [(e.study_uid, e.sentence) for e in rep.errors] == [("3", "There is no EFFUSION."), ("4", "Clear lungs.")]
+
+
+def test_evaluate_paths_records_file_digests(write_csv):
+    import hashlib
+
+    gold = write_csv(BINARY_GOLD, "gold.csv")
+    pred = write_csv(BINARY_PRED, "pred.csv")
+    data = evaluate_paths(gold, predictions={"p": pred}, gold_format="binary", n_bootstrap=0).to_dict()
+    assert data["gold"]["sha256"] == hashlib.sha256(gold.read_bytes()).hexdigest()
+    assert data["labelers"][0]["source_sha256"] == hashlib.sha256(pred.read_bytes()).hexdigest()
