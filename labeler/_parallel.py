@@ -319,7 +319,11 @@ def dask_label_chunk(key: str, payload: bytes, items: list[Report | RowError]) -
 
 
 class DaskExecutor:
-    """Chunks as tasks on a Dask cluster (``scheduler`` address) or a new ``LocalCluster``."""
+    """Chunks as tasks on a Dask cluster (``scheduler``: address or scheduler file) or a new ``LocalCluster``.
+
+    The client reads the input and commits the parts; workers only label (they need the labeler's
+    files — ruleset or model folder — but not the input or output).
+    """
 
     def __init__(self, payload: bytes, scheduler: str | None, n_workers: int, run_id: str) -> None:
         try:
@@ -332,8 +336,10 @@ class DaskExecutor:
                 self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None, silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
+            elif os.path.isfile(scheduler):  # a scheduler file (dask scheduler --scheduler-file, SLURM jobs)
+                self._client = Client(scheduler_file=scheduler)
             else:
-                self._client = Client(scheduler, timeout="30s")
+                self._client = Client(scheduler)  # timeout: distributed.comm.timeouts.connect (30 s)
         except (OSError, TimeoutError) as exc:
             if self._cluster is not None:
                 self._cluster.close()

@@ -582,14 +582,17 @@ def label_corpus(
         The command line, recorded in the meta file.
     workers : int, default=1
         Worker processes (``1``: label in this process; ``0``: one per CPU core). For
-        ``engine="dask"`` without ``scheduler``: the size of the ``LocalCluster``.
+        ``engine="dask"`` without ``scheduler``: the size of the ``LocalCluster``. Workers are
+        *spawned*: a script that calls this with ``workers > 1`` needs the usual
+        ``if __name__ == "__main__":`` guard.
     resume : bool, default=False
         Continue an interrupted run of the same job (see the module docstring); with no
         interrupted run, start one; with a finished one, do nothing.
     engine : {"local", "dask"}, default="local"
     scheduler : str, default=None
-        Dask scheduler address (``tcp://host:8786``); ``None`` or ``"local"`` starts a
-        ``LocalCluster`` of ``workers`` processes.
+        Dask scheduler address (``tcp://host:8786``) or scheduler file (``dask scheduler
+        --scheduler-file``); ``None`` or ``"local"`` starts a ``LocalCluster`` of ``workers``
+        processes.
 
     Returns
     -------

@@ -78,7 +78,7 @@ def label_command(
     workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes, each with its own labeler (1: this process; 0: one per CPU core). With --engine dask and no --scheduler: LocalCluster size.")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run of the same command (committed chunks are kept; the result equals an uninterrupted run).")] = False,
     engine: Annotated[str, typer.Option(help="local | dask.")] = "local",
-    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) for --engine dask; 'local' or omitted: a LocalCluster of --workers processes.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) or scheduler file, for --engine dask; 'local' or omitted: a LocalCluster of --workers processes.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (and an interrupted run's parts).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error.")] = "warning",
