@@ -174,7 +174,11 @@ def dumps_payload(labeler: Labeler | LabelerSpec, ctx: WorkerContext) -> bytes:
     """Pickle what workers need (cloudpickle when extra columns are lambdas or closures)."""
     obj = (__version__, labeler, ctx)
     try:
-        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        if len(payload) > 50 * 2**20:
+            log.warning("the labeler pickles to %d MB and is sent to every worker; pass a LabelerSpec(name, params) "
+                        "so that workers build it themselves", len(payload) >> 20)
+        return payload
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         try:
             import cloudpickle

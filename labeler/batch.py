@@ -40,7 +40,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -161,7 +161,7 @@ class _Layout:
         """Whether ``p`` (inside :attr:`parts`) is a file this engine writes there."""
         name = p.name
         return (name in ("_manifest.jsonl", "_errors") or (name.startswith("part-") and name.endswith(
-            f".{_EXT[self.fmt]}")) or (name.startswith(".part-") and name.endswith(".tmp")))
+            f".{_EXT[self.fmt]}")) or (name.startswith((".part-", "._manifest")) and name.endswith(".tmp")))
 
     def has_run(self) -> bool:
         return self.parts.is_dir() and (self.manifest.exists() or any(
@@ -490,6 +490,8 @@ def _prepare(layout: _Layout, fingerprint: dict[str, Any], overwrite: bool, resu
             if not layout.partitioned:
                 layout.remove_run()  # killed while cleaning up
             return meta
+    if layout.has_run() and _nothing_committed(layout):
+        layout.remove_run()  # a run that stopped before its first commit (a bad option, say)
     if layout.has_run():
         if overwrite:
             layout.remove_run()
@@ -516,6 +518,15 @@ def _prepare(layout: _Layout, fingerprint: dict[str, Any], overwrite: bool, resu
     for p in existing:
         p.unlink()
     return None
+
+
+def _nothing_committed(layout: _Layout) -> bool:
+    if any(p.name.startswith("part-") for p in layout.parts.iterdir()):
+        return False
+    if not layout.manifest.exists():
+        return True
+    lines = layout.manifest.read_bytes().split(b"\n")
+    return not any(line.startswith(b'{"chunk"') for line in lines)
 
 
 def _summary_from_meta(meta: dict[str, Any], summary: RunSummary) -> RunSummary:
@@ -620,6 +631,7 @@ def label_corpus(
     if not Path(input_path).exists():
         raise DataError(f"input not found: {input_path}")
     in_fmt = detect_format(input_path, opts.format)
+    next(iter(read_reports(input_path, replace(opts, duplicates="keep-first"))), None)  # fail before any output
 
     spec = labeler
     lab = labeler.build() if isinstance(labeler, LabelerSpec) else labeler
@@ -656,7 +668,7 @@ def label_corpus(
         })
     else:
         manifest = state
-        for p in layout.parts.glob(".part-*.tmp"):
+        for p in [*layout.parts.glob(".part-*.tmp"), *layout.errors_dir.glob(".part-*.tmp")]:
             p.unlink()
     provenance: dict[str, Any] = {
         "engine_version": __version__,

@@ -61,6 +61,15 @@ def test_batch_counts_and_errors_account_for_every_row(tmp_path, archive, rule_l
     assert "Effusion" not in errors_of(out).decode()  # ids and rows only, never text
 
 
+def test_batch_logs_and_errors_carry_no_report_text(tmp_path, archive, rule_labeler, sample_csv, caplog):
+    caplog.set_level("DEBUG")
+    out = tmp_path / "labels.jsonl"
+    run(archive, out, rule_labeler)
+    written = caplog.text + errors_of(out).decode() + out.with_name("labels.jsonl.meta.json").read_text()
+    fragments = {t[:24] for t in sample_texts(sample_csv)} | {"Effusion. Effusion.", "latin-1", "duplicate id"}
+    assert [f for f in fragments if f in written] == []
+
+
 def test_batch_progress_reaches_the_input_size_and_the_labeled_count(tmp_path, archive, rule_labeler):
     calls = []
     summary = run(archive, tmp_path / "labels.csv", rule_labeler, on_progress=lambda b, n: calls.append((b, n)))

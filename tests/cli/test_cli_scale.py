@@ -20,7 +20,7 @@ def test_cli_label_resume_continues_and_refuses_other_options(sample_csv, tmp_pa
     reference = out.read_bytes()
     out.unlink()
     (tmp_path / "labels.csv.meta.json").unlink()
-    parts = tmp_path / "labels.csv.parts"  # an interrupted run: header and first chunks only
+    parts = tmp_path / "labels.csv.parts"
     assert run("label", sample_csv, "-o", out, "-q", "--chunk-size", "8", "--resume") == 0
     assert out.read_bytes() == reference and not parts.exists()
     assert run("label", sample_csv, "-o", out, "--chunk-size", "8", "--resume") == 0
@@ -40,6 +40,15 @@ def test_cli_label_leftover_parts_say_how_to_resume(sample_csv, tmp_path, capsys
     assert run("label", sample_csv, "-o", out, "-q", "--resume", "--overwrite") == 2
     assert run("label", sample_csv, "-o", out, "-q", "--resume") == 0  # nothing committed yet: a fresh run
     assert out.read_text().count("\n") == 52
+
+
+def test_cli_label_a_wrong_column_leaves_nothing_behind(write_csv, tmp_path, capsys):
+    path = write_csv([["uid", "text"], ["1", "No effusion."]])
+    out = tmp_path / "o.csv"
+    assert run("label", path, "-o", out, "-q") == 4
+    assert "--id-column" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    assert run("label", path, "-o", out, "-q", "--id-column", "uid") == 0
 
 
 def test_cli_label_partitioned_parquet_output(sample_csv, tmp_path):
