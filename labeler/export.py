@@ -16,6 +16,7 @@ This module is the only place where statuses become CheXpert numbers.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "result_to_row",
     "result_to_json",
     "output_format_for",
+    "render_results",
 ]
 
 OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
@@ -107,12 +109,28 @@ class LabelWriter(Protocol):
     def close(self) -> None: ...
 
 
+def _text_sink(target: Path | IO[bytes], **kwargs: Any) -> IO[str]:
+    """A text stream on a path (opened here) or on a binary stream (left open at close)."""
+    if isinstance(target, Path):
+        return open(target, "w", encoding="utf-8", **kwargs)  # noqa: SIM115
+    return _Detaching(target, encoding="utf-8", **kwargs)
+
+
+class _Detaching(io.TextIOWrapper):
+    """A text wrapper whose ``close`` flushes and leaves the binary stream open."""
+
+    def close(self) -> None:
+        if not self.closed:
+            self.flush()
+            self.detach()
+
+
 class _CsvWriter:
-    def __init__(self, path: Path, observations: Sequence[str], names: Sequence[str],
+    def __init__(self, path: Path | IO[bytes], observations: Sequence[str], names: Sequence[str],
                  extra: Sequence[ExtraColumn]) -> None:
         import csv
 
-        self._fh: IO[str] = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._fh: IO[str] = _text_sink(path, newline="")
         self._csv = csv.writer(self._fh, lineterminator="\n")
         self._obs = list(observations)
         self._extra = list(extra)
@@ -135,9 +153,9 @@ class _CsvWriter:
 
 
 class _JsonlWriter:
-    def __init__(self, path: Path, observations: Sequence[str], names: Sequence[str],
+    def __init__(self, path: Path | IO[bytes], observations: Sequence[str], names: Sequence[str],
                  extra: Sequence[ExtraColumn]) -> None:
-        self._fh: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115
+        self._fh: IO[str] = _text_sink(path, newline="\n")
         self._obs, self._names, self._extra = list(observations), list(names), list(extra)
 
     def write(self, results: Sequence[ReportResult]) -> None:
@@ -151,7 +169,7 @@ class _JsonlWriter:
 
 
 class _ParquetWriter:
-    def __init__(self, path: Path, observations: Sequence[str], names: Sequence[str],
+    def __init__(self, path: Path | IO[bytes], observations: Sequence[str], names: Sequence[str],
                  extra: Sequence[ExtraColumn], metadata: dict[str, Any]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -165,7 +183,9 @@ class _ParquetWriter:
         fields += [pa.field("evidence", pa.string())]
         meta = {b"labeler": json.dumps(metadata).encode()}
         self._schema = pa.schema(fields, metadata=meta)
-        self._writer = pq.ParquetWriter(path, self._schema)
+        self._target = None if isinstance(path, Path) else path
+        self._sink = pa.BufferOutputStream() if self._target is not None else path
+        self._writer = pq.ParquetWriter(self._sink, self._schema)
 
     def write(self, results: Sequence[ReportResult]) -> None:
         if not results:
@@ -184,10 +204,12 @@ class _ParquetWriter:
 
     def close(self) -> None:
         self._writer.close()
+        if self._target is not None:
+            self._target.write(self._sink.getvalue().to_pybytes())
 
 
 def open_writer(
-    path: str | Path,
+    path: str | Path | IO[bytes],
     fmt: str,
     observations: Sequence[str],
     names: Sequence[str],
@@ -195,8 +217,11 @@ def open_writer(
     extra: Sequence[ExtraColumn] = (),
     metadata: dict[str, Any] | None = None,
 ) -> LabelWriter:
-    """A writer for ``fmt`` at ``path``; ``observations`` are ids, ``names`` their column names."""
-    p = Path(path)
+    """A writer for ``fmt`` at ``path`` (or into a binary stream, left open at ``close``).
+
+    ``observations`` are ids, ``names`` their column names.
+    """
+    p = Path(path) if isinstance(path, (str, os.PathLike)) else path
     if fmt == "csv":
         return _CsvWriter(p, observations, names, extra)
     if fmt == "jsonl":
@@ -204,6 +229,26 @@ def open_writer(
     if fmt == "parquet":
         return _ParquetWriter(p, observations, names, extra, metadata or {})
     raise ConfigError(f"unknown output format {fmt!r}")
+
+
+def render_results(
+    results: Sequence[ReportResult],
+    fmt: str,
+    observations: Sequence[str],
+    names: Sequence[str],
+    *,
+    extra: Sequence[ExtraColumn] = (),
+    metadata: dict[str, Any] | None = None,
+) -> bytes:
+    """The bytes a writer for ``fmt`` produces for ``results`` (a CSV part includes its header).
+
+    Batch runs render each chunk this way (in worker processes) and commit it as a part file.
+    """
+    buf = io.BytesIO()
+    writer = open_writer(buf, fmt, observations, names, extra=extra, metadata=metadata)
+    writer.write(results)
+    writer.close()
+    return buf.getvalue()
 
 
 class ErrorWriter:

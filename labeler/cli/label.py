@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from ..batch import RunSummary, label_corpus
+from ..batch import LabelerSpec, RunSummary, label_corpus
 from ..errors import ExitCode
 from ..ingest import IngestOptions, input_size
-from ..labelers.base import Labeler, make_labeler
+from ..labelers.base import Labeler
 from . import app, err_console, setup_logging
 
-__all__ = ["label_command", "build_labeler", "print_summary"]
+__all__ = ["label_command", "build_labeler", "labeler_spec", "print_summary"]
 
 
-def build_labeler(name: str, rules: Path | None, sections: str | None, model: Path | None) -> Labeler:
-    """A labeler from command-line options (``--labeler``, ``--rules``, ``--sections``, ``--model``)."""
+def labeler_spec(name: str, rules: Path | None, sections: str | None, model: Path | None) -> LabelerSpec:
+    """The (name, parameters) of a labeler from command-line options; workers rebuild it from this."""
     params: dict[str, Any] = {}
     if rules is not None:
         params["rules"] = rules
@@ -27,7 +30,12 @@ def build_labeler(name: str, rules: Path | None, sections: str | None, model: Pa
         params["label_sections"] = [s.strip() for s in sections.split(",") if s.strip()]
     if model is not None:
         params["model"] = model
-    return make_labeler(name, **params)
+    return LabelerSpec(name, params)
+
+
+def build_labeler(name: str, rules: Path | None, sections: str | None, model: Path | None) -> Labeler:
+    """A labeler from command-line options (``--labeler``, ``--rules``, ``--sections``, ``--model``)."""
+    return labeler_spec(name, rules, sections, model).build()
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -53,20 +61,25 @@ def print_summary(summary: RunSummary) -> None:
 
 @app.command("label")
 def label_command(
-    input: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL/Parquet file, or a folder of .txt files (stem = id).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Labels file (.csv, .jsonl or .parquet).")],
+    input: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL/Parquet file, a folder of such part files, or a folder of .txt files (stem = id).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Labels file (.csv, .jsonl or .parquet); a path ending in / writes partitioned output (part files, needs --format).")],
     format: Annotated[Optional[str], typer.Option("--format", "-f", help="csv | jsonl | parquet (default: from the output extension).")] = None,
     id_column: Annotated[str, typer.Option(help="Column holding the study UID / report id (carried verbatim).")] = "study_uid",
     text_column: Annotated[Optional[list[str]], typer.Option("--text-column", "-t", help="Text column; repeat to join several, each under its name as header (e.g. -t findings -t impression). Default: text.")] = None,
     input_format: Annotated[str, typer.Option(help="auto | csv | tsv | jsonl | parquet | txt.")] = "auto",
+    encoding: Annotated[str, typer.Option(help="Input encoding (ASCII-compatible for CSV/TSV/JSONL); rows not valid in it go to the errors file.")] = "utf-8",
     labeler: Annotated[str, typer.Option("--labeler", "-l", help="Registered labeler: rules (default), classifier, ensemble.")] = "rules",
     rules: Annotated[Optional[Path], typer.Option(help="Ruleset directory (default: the packaged CheXpert-14 rules).")] = None,
     sections: Annotated[Optional[str], typer.Option(help="Comma-separated sections that produce labels (default: the ruleset's, findings,impression).")] = None,
     model: Annotated[Optional[Path], typer.Option(help="Model directory, for --labeler classifier/ensemble.")] = None,
     duplicates: Annotated[str, typer.Option(help="Duplicate ids: error | keep-first | merge.")] = "error",
     max_chars: Annotated[int, typer.Option(help="Reports longer than this go to the errors file.")] = 100_000,
-    chunk_size: Annotated[int, typer.Option(help="Reports per processing chunk.")] = 512,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    chunk_size: Annotated[int, typer.Option(help="Reports per chunk: the unit of work, commit and resume.")] = 512,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes, each with its own labeler (1: this process; 0: one per CPU core). With --engine dask and no --scheduler: LocalCluster size.")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run of the same command (committed chunks are kept; the result equals an uninterrupted run).")] = False,
+    engine: Annotated[str, typer.Option(help="local | dask.")] = "local",
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) or scheduler file, for --engine dask; 'local' or omitted: a LocalCluster of --workers processes.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (and an interrupted run's parts).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error.")] = "warning",
 ) -> int:
@@ -74,6 +87,10 @@ def label_command(
 
     Writes OUTPUT, OUTPUT.meta.json (provenance, counts) and, when some rows fail,
     OUTPUT.errors.jsonl (row, id, reason). Exit code 3 when some rows failed.
+
+    Archive runs: chunks are committed to OUTPUT.parts/ as they finish, so a run that is
+    killed continues with the same command plus --resume. --workers N labels in N processes;
+    --engine dask --scheduler tcp://HOST:8786 on a Dask cluster.
     """
     setup_logging(log_level)
     opts = IngestOptions(
@@ -82,34 +99,52 @@ def label_command(
         format=input_format,
         duplicates=duplicates,  # type: ignore[arg-type]
         max_chars=max_chars,
+        encoding=encoding,
     )
-    lab = build_labeler(labeler, rules, sections, model)
+    spec = labeler_spec(labeler, rules, sections, model)
     command = "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    if quiet:
-        summary = label_corpus(input, output, lab, ingest=opts, output_format=format, overwrite=overwrite,
-                               chunk_size=chunk_size, command=command)
-    else:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        total = max(input_size(input), 1)
-        columns = (TextColumn("labeling"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                   TextColumn("{task.fields[n]} reports · {task.fields[rate]}/s"), TimeRemainingColumn())
-        with Progress(*columns, console=err_console(), transient=True) as progress:
-            task = progress.add_task("label", total=total, n=0, rate="-")
-            start = [0.0]
-
-            def on_progress(bytes_read: int, n_labeled: int) -> None:
-                import time
-
-                if not start[0]:
-                    start[0] = time.perf_counter()
-                elapsed = time.perf_counter() - start[0]
-                rate = f"{n_labeled / elapsed:.0f}" if elapsed > 0 else "-"
-                progress.update(task, completed=min(bytes_read, total), n=n_labeled, rate=rate)
-
-            summary = label_corpus(input, output, lab, ingest=opts, output_format=format, overwrite=overwrite,
-                                   chunk_size=chunk_size, on_progress=on_progress, command=command)
+    kwargs: dict[str, Any] = dict(ingest=opts, output_format=format, overwrite=overwrite, chunk_size=chunk_size,
+                                  command=command, workers=workers, resume=resume, engine=engine,
+                                  scheduler=scheduler)
+    try:
+        if quiet:
+            summary = label_corpus(input, output, spec, **kwargs)
+        else:
+            with _progress_bar(input) as on_progress:
+                summary = label_corpus(input, output, spec, on_progress=on_progress, **kwargs)
+    except KeyboardInterrupt:
+        err_console().print("interrupted: committed chunks are kept; rerun the same command with --resume")
+        raise
+    if not quiet:
+        if summary.already_complete:
+            err_console().print(f"nothing to resume: {summary.output} is complete")
         print_summary(summary)
     if summary.n_errors:
         return ExitCode.PARTIAL
     return ExitCode.OK
+
+
+@contextlib.contextmanager
+def _progress_bar(input: Path) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr: input bytes done, reports labeled, reports/s and ETA."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    total = max(input_size(input), 1)
+    columns = (TextColumn("labeling"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TextColumn("{task.fields[n]} reports · {task.fields[rate]} reports/s"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=err_console(), transient=True) as progress:
+        task = progress.add_task("label", total=total, n=0, rate="-")
+        base: list[float] = []
+
+        def on_progress(bytes_done: int, n_labeled: int) -> None:
+            now = time.perf_counter()
+            if not base:  # the first call: what a resumed run already had
+                base.extend((now, n_labeled))
+                progress.reset(task, total=total, completed=min(bytes_done, total), n=n_labeled, rate="-")
+                return
+            elapsed = now - base[0]
+            rate = f"{(n_labeled - base[1]) / elapsed:.0f}" if elapsed > 0 else "-"
+            progress.update(task, completed=min(bytes_done, total), n=n_labeled, rate=rate)
+
+        yield on_progress

@@ -130,7 +130,11 @@ def test_ingest_unknown_extension(tmp_path):
         list(read_reports(path))
 
 
-def test_ingest_empty_file_yields_nothing(tmp_path):
+def test_ingest_empty_file_is_a_non_fatal_file_note(tmp_path):
     path = tmp_path / "in.csv"
     path.write_text("")
-    assert list(read_reports(path)) == []
+    assert [(e.row, e.reason, e.fatal, e.source) for e in read_reports(path)] == [(0, "empty_file", False, "in.csv")]
+
+
+def test_ingest_header_only_file_yields_nothing(write_csv):
+    assert list(read_reports(write_csv([["study_uid", "text"]]))) == []
