@@ -51,7 +51,8 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row(name, str(c["1"]), str(c["0"]), str(c["-1"]), str(c[""]))
     console.print(table)
     line = (f"rows read: {summary.n_rows} · labeled: {summary.n_labeled} · errors: {summary.n_errors}"
-            f" · skipped: {summary.n_skipped} · {summary.seconds:.1f} s ({summary.reports_per_second:.0f} reports/s)")
+            f" · skipped: {summary.n_skipped} · {summary.seconds:.1f} s, setup {summary.setup_seconds:.1f} s"
+            f" ({summary.reports_per_second:.0f} reports/s)")
     console.print(line)
     if summary.error_reasons:
         reasons = ", ".join(f"{k}: {v}" for k, v in summary.error_reasons.items())

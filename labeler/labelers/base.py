@@ -3,7 +3,8 @@
 Any object with ``name``, ``version``, ``observations``, ``info()`` and ``label(reports)`` is a
 labeler; the evaluator, noise estimator and exporters take any of them. Optional methods follow
 scikit-learn's terms: ``predict_proba(reports) -> (N, F, S)``, ``fit(reports, ...) -> self``,
-``save(dir)`` / ``load(dir)``.
+``save(dir)`` / ``load(dir)``; and ``prepare() -> self`` builds compiled state (or loads weights)
+now instead of on the first ``label`` call, so batch runs can time setup apart from labeling.
 """
 
 from __future__ import annotations

@@ -131,6 +131,11 @@ class RuleLabeler:
             self._stages = stages
         return self._stages
 
+    def prepare(self) -> RuleLabeler:
+        """Build the compiled stages now (otherwise the first ``label`` call does); returns self."""
+        self.stages  # noqa: B018
+        return self
+
     def label_one(self, report: Report) -> ReportResult:
         """Label one report. A failure is recorded in ``result.errors`` (never raised)."""
         result = ReportResult(report.study_uid, self.provenance, rows=report.rows)
