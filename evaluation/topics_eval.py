@@ -87,7 +87,7 @@ def _rates(model: TopicModel, in_texts: list[str], off_texts: list[str], off_exa
         by_exam.setdefault(exam, [0, 0])
         by_exam[exam][0] += int(f)
         by_exam[exam][1] += 1
-    train_scores = model.offdomain_score(train_texts)
+    train_scores = np.delete(model.offdomain_score(train_texts), model.excluded_indices_)  # as the model calibrates
     sensitivity = []
     for q in (0.95, 0.975, 0.99, 0.995):
         thr = robust_threshold(train_scores, q)["threshold"]

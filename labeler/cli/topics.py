@@ -106,6 +106,9 @@ def fit_command(
     offdomain_quantile: Annotated[float, typer.Option(
         help="Off-domain threshold: this quantile of a normal fitted robustly (median, MAD) to the training "
              "corpus's scores.")] = 0.99,
+    refit_inliers: Annotated[bool, typer.Option("--refit-inliers/--no-refit-inliers", help=(
+        "Refit at the chosen k without the training reports the model flags off-domain (strays in the "
+        "corpus then cannot hide by teaching the model their words)."))] = True,
     workers: Annotated[int, typer.Option(help="LdaMulticore worker processes.")] = 1,
     seed: Seed = 0,
     html: Annotated[bool, typer.Option("--html/--no-html", help="Write report.html into the model directory.")] = True,
@@ -130,7 +133,7 @@ def fit_command(
     model = TopicModel(
         n_topics=_parse_grid(k), coherence=coherence, k_selection=select.replace("-", "_"), passes=passes, iterations=iterations, min_df=min_df,
         max_df=max_df, bigrams=bigrams, sections=_sections(sections), extra_stop_words=tuple(stop_word or ()),
-        offdomain_quantile=offdomain_quantile, workers=workers, random_state=seed)
+        offdomain_quantile=offdomain_quantile, refit_inliers=refit_inliers, workers=workers, random_state=seed)
     opts = _ingest(id_column, text_column, input_format, duplicates, max_chars)
     console = err_console()
     if quiet:
@@ -149,6 +152,8 @@ def fit_command(
                     k_now = grid[done] if done < len(grid) else grid[-1]
                     desc = f"fitting k={k_now}" if done < len(grid) else "fitted"
                     progress.update(task, completed=done, description=desc)
+                elif stage == "refit":
+                    progress.update(task, description="refitting without off-domain training reports")
                 elif stage == "score":
                     progress.update(task, description="scoring training reports")
 
@@ -168,7 +173,8 @@ def fit_command(
         topics = [{"topic": i, "prevalence": p, "coherence": c, "words": w[:8]}
                   for i, (p, c, w) in enumerate(zip(summary.prevalence, summary.topic_coherence, summary.top_terms))]
         console.print(_topic_table(topics, f"Topics (k = {summary.chosen_k})"))
-        console.print(f"reports: {summary.n_reports} · errors: {summary.n_errors} · off-domain threshold "
+        console.print(f"reports: {summary.n_reports} · errors: {summary.n_errors} · left out of the refit as "
+                      f"off-domain: {summary.n_excluded_offdomain} (ids in fit.meta.json) · off-domain threshold "
                       f"{summary.offdomain_threshold:.3f} nats/token · {summary.seconds:.1f} s")
         if summary.errors_file:
             console.print(f"errors by reason: {summary.error_reasons} -> {summary.errors_file}")

@@ -37,7 +37,7 @@ from ..errors import ConfigError, DataError
 from ..export import ErrorWriter, sidecar_paths, write_json
 from ..ingest import IngestOptions, detect_format, read_reports
 from ..records import Report, RowError
-from .model import InvalidParameterError, TopicModel
+from .model import InvalidParameterError, TopicModel, _is_model_dir
 from .stats import DriftResult, LiftTable, label_topic_lift, topic_drift
 
 __all__ = [
@@ -146,6 +146,7 @@ class FitSummary:
     n_reports: int
     n_errors: int
     error_reasons: dict[str, int]
+    n_excluded_offdomain: int
     chosen_k: int
     coherence: str
     curve: list[dict[str, Any]]
@@ -202,6 +203,9 @@ def fit_topics(
     out = Path(output_dir)
     if out.exists() and not overwrite:
         raise ConfigError(f"output exists: {out} (pass --overwrite to replace)", code="output_exists")
+    if out.exists() and not _is_model_dir(out):
+        raise ConfigError(f"{out} exists and is not a topic model directory; not replacing it",
+                          code="output_exists")
     model.validate_params()
     start = time.perf_counter()
     corpus = read_corpus(input_path, opts)
@@ -217,7 +221,8 @@ def fit_topics(
     seconds = time.perf_counter() - start
     summary = FitSummary(
         input=str(input_path), output=str(out), n_rows=corpus.n_rows, n_reports=len(corpus.texts),
-        n_errors=corpus.n_fatal, error_reasons=corpus.error_reasons(), chosen_k=model.n_topics_,
+        n_errors=corpus.n_fatal, error_reasons=corpus.error_reasons(),
+        n_excluded_offdomain=len(model.excluded_indices_), chosen_k=model.n_topics_,
         coherence=model.coherence, curve=[{k: v for k, v in c.items() if k != "per_topic"} for c in model.coherence_curve_],
         prevalence=[round(float(x), 4) for x in model.prevalence_],
         topic_coherence=[round(float(x), 4) for x in model.topic_coherence_],
@@ -233,7 +238,9 @@ def fit_topics(
         "model": model.info(),
         "input": _ingest_dict(input_path, opts),
         "counts": {"rows": corpus.n_rows, "reports": len(corpus.texts), "errors": corpus.n_fatal,
-                   "skipped": len(corpus.errors) - corpus.n_fatal, "error_reasons": corpus.error_reasons()},
+                   "skipped": len(corpus.errors) - corpus.n_fatal, "error_reasons": corpus.error_reasons(),
+                   "excluded_offdomain": len(model.excluded_indices_)},
+        "excluded_offdomain_study_uids": [corpus.study_uids[i] for i in model.excluded_indices_],
         "timing": {"seconds": round(seconds, 3), "fit_seconds": model.training_["seconds"]},
         "command": command or " ".join(sys.argv),
     })
@@ -561,8 +568,7 @@ def read_label_table(
                "none": 0.0, "true": 1.0, "false": 0.0}
     cols, kept = [], []
     for name in names:
-        vals = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip().lower()
-                for v in df[name].tolist()]
+        vals = ["" if _missing(v) else str(v).strip().lower() for v in df[name].tolist()]
         bad = {v for v in vals if v not in mapping}
         if bad:
             if columns:
@@ -576,6 +582,15 @@ def read_label_table(
     if len(set(uids)) != len(uids):
         raise DataError(f"{p.name}: duplicate ids in {id_column!r}")
     return uids, kept, np.asarray(cols, dtype=np.float64).T
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists / dicts (e.g. JSON fields) are not missing values
+        return False
 
 
 # ------------------------------------------------------------------------------------ show

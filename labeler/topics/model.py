@@ -20,7 +20,10 @@ The flag threshold is the ``offdomain_quantile`` (default 0.99) of the training 
 scores, estimated robustly (:func:`robust_threshold`: a normal tail fitted to the median and the
 90th percentile), so that a few percent of strays inside the training corpus do not raise it:
 "flag what is stranger than about 99 % of the reports the model was fit on". It is set from
-the training corpus alone, never from examples of off-domain reports.
+the training corpus alone, never from examples of off-domain reports. With
+``refit_inliers=True`` (default) the model is then refitted at the chosen k without the training
+reports above the threshold, so strays in the training corpus do not teach the model their
+vocabulary, and the threshold is recalibrated on the remaining reports.
 
 Persistence
 -----------
@@ -203,6 +206,11 @@ class TopicModel:
     offdomain_quantile : float, default=0.99
         The flag threshold is this quantile of the training corpus's off-domain scores, estimated
         robustly (:func:`robust_threshold`).
+    refit_inliers : bool, default=True
+        After choosing k, refit the model at that k without the training reports its own
+        threshold flags (a trimmed fit), and recalibrate on the rest. Strays inside the training
+        corpus otherwise teach the model their vocabulary and hide themselves; in a clean corpus
+        this removes about 1 % of reports and changes little. Costs one more fit at the chosen k.
     workers : int, default=1
         ``LdaMulticore`` worker processes (and coherence processes). Results are reproducible
         for a fixed ``(random_state, workers)``.
@@ -223,6 +231,9 @@ class TopicModel:
     offdomain_threshold_ : float
     training_ : dict
         Report and token counts, corpus fingerprint, fit time.
+    excluded_indices_ : ndarray of int
+        Positions (in the ``fit`` input) of the training reports left out of the refit as
+        off-domain (empty without ``refit_inliers``). Not saved with the model.
 
     Examples
     --------
@@ -253,6 +264,7 @@ class TopicModel:
         extra_stop_words: tuple[str, ...] = (),
         rules: str | None = None,
         offdomain_quantile: float = 0.99,
+        refit_inliers: bool = True,
         workers: int = 1,
         random_state: int | None = 0,
     ) -> None:
@@ -274,6 +286,7 @@ class TopicModel:
         self.extra_stop_words = extra_stop_words
         self.rules = rules
         self.offdomain_quantile = offdomain_quantile
+        self.refit_inliers = refit_inliers
         self.workers = workers
         self.random_state = random_state
 
@@ -281,7 +294,7 @@ class TopicModel:
 
     _PARAMS = ("n_topics", "coherence", "coherence_topn", "k_selection", "passes", "iterations", "alpha", "eta", "min_df",
                "max_df", "max_features", "bigrams", "bigram_min_count", "bigram_threshold", "sections",
-               "extra_stop_words", "rules", "offdomain_quantile", "workers", "random_state")
+               "extra_stop_words", "rules", "offdomain_quantile", "refit_inliers", "workers", "random_state")
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's parameters (JSON-able)."""
@@ -333,6 +346,8 @@ class TopicModel:
             raise InvalidParameterError("eta must be None or a positive number")
         if isinstance(self.max_df, bool) or not isinstance(self.max_df, (int, float)) or not 0 < self.max_df <= 1:
             raise InvalidParameterError("max_df must be a share of reports in (0, 1]")
+        if not isinstance(self.refit_inliers, bool):
+            raise InvalidParameterError("refit_inliers must be True or False")
         if not isinstance(self.bigram_threshold, (int, float)) or isinstance(self.bigram_threshold, bool):
             raise InvalidParameterError("bigram_threshold must be a number")
         q = self.offdomain_quantile
@@ -360,7 +375,8 @@ class TopicModel:
         texts : iterable of str or Report
         on_progress : callable, default=None
             Called as ``on_progress(stage, done, total)`` with stages ``"tokenize"``, ``"fit"``
-            (one step per k of the grid) and ``"score"``.
+            (one step per k of the grid), ``"refit"`` (only when training reports were flagged)
+            and ``"score"``.
 
         Returns
         -------
@@ -382,14 +398,65 @@ class TopicModel:
 
     def _fit_segments(self, segments: list[list[list[str]]], pre: ReportPreprocessor, fingerprint: str,
                       on_progress: ProgressFn | None) -> TopicModel:
-        from gensim.corpora import Dictionary
-
         start = time.perf_counter()
         seed = int(self.random_state) if self.random_state is not None else int(
             np.random.SeedSequence().entropy % (2**31 - 1))
+        self.seed_ = seed
+        self.preprocessor_ = pre
+        grid = self.grid
+        curve = self._fit_pass(segments, grid, seed, on_progress)
+        self.coherence_curve_ = curve
+        docs = self._pass_docs
+        theta, scores, n_tok, _ = self._score_docs(docs)
+        self._calibrate(scores)
+        n_excluded = 0
+        self.excluded_indices_ = np.zeros(0, dtype=np.int64)
+        if self.refit_inliers:
+            outliers = np.nan_to_num(scores, nan=-np.inf) > self.offdomain_threshold_
+            n_excluded = int(outliers.sum())
+            self.excluded_indices_ = np.flatnonzero(outliers).astype(np.int64)
+            if n_excluded:
+                if on_progress:
+                    on_progress("refit", 0, 1)
+                log.info("topics: refitting k=%d without %d off-domain training reports", self.n_topics_, n_excluded)
+                inliers = [seg for seg, out in zip(segments, outliers) if not out]
+                self._fit_pass(inliers, (self.n_topics_,), seed, None)
+                docs = self._pass_docs
+                theta, scores, n_tok, _ = self._score_docs(docs)
+                self._calibrate(scores)
+        if on_progress:
+            on_progress("score", 1, 1)
+        finite = scores[np.isfinite(scores)]
+        self.prevalence_ = theta[n_tok > 0].mean(axis=0) if np.any(n_tok > 0) else theta.mean(axis=0)
+        self.training_ = {
+            "n_reports": len(segments),
+            "n_excluded_offdomain": n_excluded,
+            "n_reports_modelled": len(docs),
+            "n_reports_with_terms": int(sum(1 for d in docs if self.dictionary_.doc2bow(d))),
+            "n_tokens": int(sum(len(d) for d in docs)),
+            "vocabulary": len(self.dictionary_),
+            "n_bigrams": len(self.phrases_.phrasegrams) if self.phrases_ is not None else 0,
+            "fingerprint_sha256": fingerprint,
+            "seconds": round(time.perf_counter() - start, 3),
+            "score_quantiles": {str(q): round(float(np.quantile(finite, q)), 4)
+                                for q in (0.5, 0.9, 0.95, 0.99, 0.999)},
+        }
+        del self._pass_docs
+        return self
+
+    def _calibrate(self, scores: np.ndarray) -> None:
+        finite = scores[np.isfinite(scores)]
+        self.offdomain_calibration_ = robust_threshold(finite, self.offdomain_quantile)
+        self.offdomain_threshold_ = float(self.offdomain_calibration_["threshold"])
+
+    def _fit_pass(self, segments: list[list[list[str]]], grid: tuple[int, ...], seed: int,
+                  on_progress: ProgressFn | None) -> list[dict[str, Any]]:
+        """Bigrams, dictionary, unknown-word model and one LDA per k of ``grid``; sets the fitted
+        attributes for the chosen k and returns the coherence curve."""
+        from gensim.corpora import Dictionary
+
         phrases = self._learn_phrases(segments) if self.bigrams else None
         docs = [_apply_phrases(phrases, segs) for segs in segments]
-
         full = Dictionary(docs)
         n_docs = len(docs)
         frequent = {full[i] for i, df in full.dfs.items() if df > self.max_df * n_docs}
@@ -405,12 +472,10 @@ class TopicModel:
         n_rare_tokens = sum(cfs[t] for t in rare_types)
         n_scored_tokens = sum(c for t, c in cfs.items() if t not in frequent)
         p_unk = (n_rare_tokens + 1) / (n_scored_tokens + 1)
-        unk_logprob = math.log(p_unk) - math.log(len(rare_types) + 1)
 
         bows = [dictionary.doc2bow(d) for d in docs]
         train = [b for b in bows if b]
         train_docs = [d for d, b in zip(docs, bows) if b]
-        grid = self.grid
         if len(train) < 2:
             raise InvalidParameterError(f"{len(train)} report(s) with known terms: need at least 2")
         if grid[-1] > len(dictionary):
@@ -427,7 +492,7 @@ class TopicModel:
             fit_s = time.perf_counter() - t0
             per_topic = self._coherence(lda, train, train_docs, dictionary)
             score = float(np.mean(per_topic))
-            se = float(np.std(per_topic, ddof=1) / math.sqrt(k))
+            se = float(np.std(per_topic, ddof=1) / math.sqrt(k)) if k > 1 else 0.0
             curve.append({"k": k, "coherence": round(score, 6), "se": round(se, 6),
                           "per_topic": [round(x, 6) for x in per_topic],
                           "fit_seconds": round(fit_s, 3), "seconds": round(time.perf_counter() - t0, 3)})
@@ -437,44 +502,19 @@ class TopicModel:
             on_progress("fit", len(grid), len(grid))
         k_best = select_k(curve, self.k_selection)
         lda_best, per_topic_best = fitted[k_best]
-        del fitted
 
-        self.seed_ = seed
-        self.preprocessor_ = pre
         self.phrases_ = phrases
         self.dictionary_ = dictionary
         self.lda_ = lda_best
         self.n_topics_ = k_best
-        self.coherence_curve_ = curve
         self.topic_coherence_ = [float(x) for x in per_topic_best]
         self.frequent_terms_ = tuple(sorted(frequent))
-        self.unk_logprob_ = float(unk_logprob)
+        self.unk_logprob_ = float(math.log(p_unk) - math.log(len(rare_types) + 1))
         self.unk_ = {"p_unk": p_unk, "n_rare_types": len(rare_types), "n_rare_tokens": n_rare_tokens,
                      "n_scored_tokens": n_scored_tokens}
         self._phi_cache = None
-
-        if on_progress:
-            on_progress("score", 0, n_docs)
-        theta, score_all, n_tok, _ = self._score_docs(docs)
-        if on_progress:
-            on_progress("score", n_docs, n_docs)
-        has = n_tok > 0
-        self.prevalence_ = theta[has].mean(axis=0)
-        finite = score_all[np.isfinite(score_all)]
-        self.offdomain_calibration_ = robust_threshold(finite, self.offdomain_quantile)
-        self.offdomain_threshold_ = float(self.offdomain_calibration_["threshold"])
-        self.training_ = {
-            "n_reports": n_docs,
-            "n_reports_with_terms": len(train),
-            "n_tokens": int(sum(len(d) for d in docs)),
-            "vocabulary": len(dictionary),
-            "n_bigrams": len(phrases.phrasegrams) if phrases is not None else 0,
-            "fingerprint_sha256": fingerprint,
-            "seconds": round(time.perf_counter() - start, 3),
-            "score_quantiles": {str(q): round(float(np.quantile(finite, q)), 4)
-                                for q in (0.5, 0.9, 0.95, 0.99, 0.999)},
-        }
-        return self
+        self._pass_docs = docs
+        return curve
 
     def _learn_phrases(self, segments: list[list[list[str]]]) -> Any:
         from gensim.models.phrases import Phrases

@@ -44,12 +44,18 @@ def _png(fig: Any) -> str:
 
 
 def coherence_figure(curve: Sequence[dict[str, Any]], chosen_k: int, measure: str) -> str:
-    """Base64 PNG of coherence against k, the chosen k marked."""
+    """Base64 PNG of coherence against k (± one standard error over topics), the chosen k marked."""
     plt = _plt()
     ks = [c["k"] for c in curve]
     ys = [c["coherence"] for c in curve]
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    ax.plot(ks, ys, marker="o", color="#3465a4")
+    ses = [c.get("se") for c in curve]
+    if all(isinstance(x, (int, float)) for x in ses):
+        ax.errorbar(ks, ys, yerr=ses, marker="o", color="#3465a4", ecolor="#9bb7d9", capsize=3,
+                    label="mean over topics ± 1 SE")
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.plot(ks, ys, marker="o", color="#3465a4")
     if chosen_k in ks:
         y = ys[ks.index(chosen_k)]
         ax.scatter([chosen_k], [y], s=120, facecolors="none", edgecolors="#cc0000", linewidths=2, zorder=3)
@@ -168,8 +174,9 @@ def topics_html(
     parts.append("<h2>Coherence curve</h2>")
     parts.append(_img(coherence_figure(model.coherence_curve_, model.n_topics_, model.coherence),
                       "coherence against number of topics"))
-    parts.append(_table(["k", "coherence", "fit seconds"],
-                        [[c["k"], c["coherence"], c.get("fit_seconds", "")] for c in model.coherence_curve_]))
+    parts.append(_table(["k", "coherence", "SE", "fit seconds"],
+                        [[c["k"], c["coherence"], c.get("se", ""), c.get("fit_seconds", "")]
+                         for c in model.coherence_curve_]))
     parts.append("<h2>Top words per topic</h2>")
     parts.append(_img(top_terms_figure(terms, prev), "top words per topic"))
     coh = model.topic_coherence_

@@ -52,6 +52,9 @@ def test_cli_topics_fit_writes_model_meta_and_html(model_dir, sample_csv):
     meta = json.loads((model_dir / "fit.meta.json").read_text())
     assert meta["counts"]["reports"] == 51 and meta["counts"]["errors"] == 0
     assert meta["model"]["model_sha256"] == manifest["model_sha256"]
+    excluded = meta["excluded_offdomain_study_uids"]
+    assert len(excluded) == meta["counts"]["excluded_offdomain"] == manifest["training"]["n_excluded_offdomain"]
+    assert set(excluded) <= {r[0] for r in read_csv(sample_csv)[1:]}
     page = (model_dir / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3 and "Coherence curve" in page
     for sentence in sample_sentences(sample_csv):
@@ -223,3 +226,33 @@ def test_cli_topics_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for cmd in ("fit", "show", "assign", "drift"):
         assert cmd in out
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_cli_topics_show_reads_parquet_and_jsonl_labels(model_dir, sample_csv, tmp_path, fmt):
+    labels = tmp_path / f"labels.{fmt}"
+    assert run("label", sample_csv, "-o", labels, "-q") == 0
+    out = tmp_path / "show.json"
+    assert run("topics", "show", model_dir, "--labels", labels, "--corpus", sample_csv, "--n-bootstrap", "0",
+               "-o", out, "-q") == 0
+    rows = json.loads(out.read_text())["lift"]["rows"]
+    assert len({r["label"] for r in rows}) == 14
+    by_label = {r["label"]: r["n_positive"] for r in rows}
+    csv_labels = read_csv(_label_csv(sample_csv, tmp_path))
+    col = csv_labels[0].index("Cardiomegaly")
+    assert by_label["Cardiomegaly"] == sum(r[col] == "1" for r in csv_labels[1:])
+
+
+def _label_csv(sample_csv, tmp_path):
+    path = tmp_path / "labels_ref.csv"
+    if not path.exists():
+        assert run("label", sample_csv, "-o", path, "-q") == 0
+    return path
+
+
+def test_cli_topics_fit_overwrite_refuses_a_directory_that_is_not_a_model(sample_csv, tmp_path):
+    d = tmp_path / "precious"
+    d.mkdir()
+    (d / "notes.txt").write_text("keep")
+    assert run("topics", "fit", sample_csv, "-o", d, *FAST, "--overwrite", "-q") == 2
+    assert (d / "notes.txt").read_text() == "keep"

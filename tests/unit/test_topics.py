@@ -311,7 +311,8 @@ def test_offdomain_threshold_calibrated_on_training_corpus(fitted):
     expected = cal["q50"] + cal["z_q"] / 1.2815516 * (cal["q90"] - cal["q50"])
     assert cal["threshold"] == pytest.approx(expected, abs=1e-3)
     assert fitted.offdomain_threshold_ == cal["threshold"]
-    assert cal["n_scores"] == 150
+    # calibrated on the reports the final (trimmed) model was fitted on
+    assert cal["n_scores"] == fitted.training_["n_reports_modelled"] == 150 - fitted.training_["n_excluded_offdomain"]
 
 
 # ------------------------------------------------------------------------------ persistence
@@ -504,3 +505,19 @@ def test_topic_drift_on_model_output_separates_corpora(fitted):
     same = topic_drift(fitted.transform(texts_a), fitted.transform(texts_a2), n_permutations=200, n_bootstrap=200)
     assert cross.js > 10 * same.js
     assert cross.permutation_p < 0.01 and same.permutation_p > 0.01
+
+
+def test_refit_inliers_excludes_flagged_training_reports_and_flags_them_after():
+    texts, _ = make_docs(200, seed=31)
+    strays, _ = make_docs(6, seed=32, pools={"knee": FOREIGN}, mix=1.0)
+    corpus = texts[:100] + strays + texts[100:]
+    params = dict(n_topics=3, passes=10, iterations=50, min_df=2, bigrams=False, random_state=0)
+    trimmed = TopicModel(**params).fit(corpus)
+    plain = TopicModel(refit_inliers=False, **params).fit(corpus)
+    assert trimmed.training_["n_excluded_offdomain"] >= 6
+    assert trimmed.training_["n_reports_modelled"] == 206 - trimmed.training_["n_excluded_offdomain"]
+    assert plain.training_["n_excluded_offdomain"] == 0 and plain.excluded_indices_.size == 0
+    assert set(range(100, 106)) <= set(trimmed.excluded_indices_.tolist())
+    assert not set(FOREIGN) & set(trimmed.dictionary_.token2id)
+    assert set(FOREIGN) & set(plain.dictionary_.token2id)
+    assert trimmed.assign(strays).flag.all()
