@@ -410,6 +410,7 @@ class TopicModel:
         theta, scores, n_tok, _ = self._score_docs(docs)
         self._calibrate(scores)
         n_excluded = 0
+        refit_s = 0.0
         self.excluded_indices_ = np.zeros(0, dtype=np.int64)
         if self.refit_inliers:
             outliers = np.nan_to_num(scores, nan=-np.inf) > self.offdomain_threshold_
@@ -419,11 +420,13 @@ class TopicModel:
                 if on_progress:
                     on_progress("refit", 0, 1)
                 log.info("topics: refitting k=%d without %d off-domain training reports", self.n_topics_, n_excluded)
+                t_refit = time.perf_counter()
                 inliers = [seg for seg, out in zip(segments, outliers) if not out]
                 self._fit_pass(inliers, (self.n_topics_,), seed, None)
                 docs = self._pass_docs
                 theta, scores, n_tok, _ = self._score_docs(docs)
                 self._calibrate(scores)
+                refit_s = time.perf_counter() - t_refit
         if on_progress:
             on_progress("score", 1, 1)
         finite = scores[np.isfinite(scores)]
@@ -438,6 +441,7 @@ class TopicModel:
             "n_bigrams": len(self.phrases_.phrasegrams) if self.phrases_ is not None else 0,
             "fingerprint_sha256": fingerprint,
             "seconds": round(time.perf_counter() - start, 3),
+            "refit_seconds": round(refit_s, 3),
             "score_quantiles": {str(q): round(float(np.quantile(finite, q)), 4)
                                 for q in (0.5, 0.9, 0.95, 0.99, 0.999)},
         }
