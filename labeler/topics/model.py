@@ -422,10 +422,19 @@ class TopicModel:
                 log.info("topics: refitting k=%d without %d off-domain training reports", self.n_topics_, n_excluded)
                 t_refit = time.perf_counter()
                 inliers = [seg for seg, out in zip(segments, outliers) if not out]
-                self._fit_pass(inliers, (self.n_topics_,), seed, None)
-                docs = self._pass_docs
-                theta, scores, n_tok, _ = self._score_docs(docs)
-                self._calibrate(scores)
+                keep = {name: getattr(self, name) for name in _PASS_ATTRIBUTES}
+                try:
+                    self._fit_pass(inliers, (self.n_topics_,), seed, None)
+                except InvalidParameterError as exc:  # a tiny corpus may not survive the trimming
+                    log.warning("topics: refit without off-domain reports impossible (%s); keeping the first fit", exc)
+                    for name, value in keep.items():
+                        setattr(self, name, value)
+                    n_excluded = 0
+                    self.excluded_indices_ = np.zeros(0, dtype=np.int64)
+                else:
+                    docs = self._pass_docs
+                    theta, scores, n_tok, _ = self._score_docs(docs)
+                    self._calibrate(scores)
                 refit_s = time.perf_counter() - t_refit
         if on_progress:
             on_progress("score", 1, 1)
@@ -840,6 +849,11 @@ class TopicModel:
         model._phi_cache = None
         model._sha256 = manifest["model_sha256"]
         return model
+
+
+#: attributes one fitting pass sets (restored when a refit is impossible)
+_PASS_ATTRIBUTES = ("phrases_", "dictionary_", "lda_", "n_topics_", "topic_coherence_", "frequent_terms_",
+                    "unk_logprob_", "unk_", "_phi_cache", "_pass_docs")
 
 
 def select_k(curve: Sequence[dict[str, Any]], rule: str = "max") -> int:

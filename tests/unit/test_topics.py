@@ -521,3 +521,15 @@ def test_refit_inliers_excludes_flagged_training_reports_and_flags_them_after():
     assert not set(FOREIGN) & set(trimmed.dictionary_.token2id)
     assert set(FOREIGN) & set(plain.dictionary_.token2id)
     assert trimmed.assign(strays).flag.all()
+
+
+def test_refit_that_cannot_be_done_keeps_the_first_fit(caplog):
+    # the strange third report is flagged; without it one term is left, too few for k=2
+    texts = ["FINDINGS: effusion effusion.", "FINDINGS: effusion.",
+             "FINDINGS: ligament tendon cartilage meniscus patella."]
+    model = TopicModel(n_topics=2, min_df=1, max_df=1.0, bigrams=False, passes=10, random_state=0,
+                       offdomain_quantile=0.5).fit(texts)
+    assert "keeping the first fit" in caplog.text
+    assert model.training_["n_excluded_offdomain"] == 0 and model.excluded_indices_.size == 0
+    assert model.transform(texts).shape == (3, 2)
+    assert "ligament" in model.dictionary_.token2id
