@@ -229,7 +229,7 @@ def label_topic_lift(
     >>> theta = [[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]]
     >>> t = label_topic_lift(theta, [1, 1, 0, 0], ["device"], n_bootstrap=0)
     >>> [round(x, 3) for x in t.lift[0]]
-    [1.8, 0.2]
+    [1.7, 0.3]
     """
     th = _as_theta(theta)
     y = np.asarray(labels, dtype=np.float64)

@@ -533,3 +533,12 @@ def test_refit_that_cannot_be_done_keeps_the_first_fit(caplog):
     assert model.training_["n_excluded_offdomain"] == 0 and model.excluded_indices_.size == 0
     assert model.transform(texts).shape == (3, 2)
     assert "ligament" in model.dictionary_.token2id
+
+
+@pytest.mark.parametrize("module", ["labeler.topics.stats", "labeler.topics.preprocess", "labeler.topics.model"])
+def test_topics_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
