@@ -66,6 +66,7 @@ def label_command(
     duplicates: Annotated[str, typer.Option(help="Duplicate ids: error | keep-first | merge.")] = "error",
     max_chars: Annotated[int, typer.Option(help="Reports longer than this go to the errors file.")] = 100_000,
     chunk_size: Annotated[int, typer.Option(help="Reports per processing chunk.")] = 512,
+    with_confidence: Annotated[bool, typer.Option("--with-confidence", help="Add <Name>__conf columns (JSONL: a conf object): the probability that each label is right, estimated without gold by 'labeler noise' (also writes OUTPUT.noise.json). Costs a first pass over the input: the rules, weak labelers and a cross-fitted TF-IDF classifier, several times the rules' time.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error.")] = "warning",
@@ -85,9 +86,16 @@ def label_command(
     )
     lab = build_labeler(labeler, rules, sections, model)
     command = "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    extra = []
+    if with_confidence:
+        from ..noise_audit import confidence_columns
+        from .noise import progress_printer
+
+        extra += confidence_columns(input, output, lab, ingest=opts, overwrite=overwrite,
+                                    on_progress=progress_printer(quiet))
     if quiet:
         summary = label_corpus(input, output, lab, ingest=opts, output_format=format, overwrite=overwrite,
-                               chunk_size=chunk_size, command=command)
+                               chunk_size=chunk_size, extra_columns=extra, command=command)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -108,7 +116,8 @@ def label_command(
                 progress.update(task, completed=min(bytes_read, total), n=n_labeled, rate=rate)
 
             summary = label_corpus(input, output, lab, ingest=opts, output_format=format, overwrite=overwrite,
-                                   chunk_size=chunk_size, on_progress=on_progress, command=command)
+                                   chunk_size=chunk_size, extra_columns=extra, on_progress=on_progress,
+                                   command=command)
         print_summary(summary)
     if summary.n_errors:
         return ExitCode.PARTIAL
