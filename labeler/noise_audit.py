@@ -128,6 +128,17 @@ class NoiseConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from .labelers.base import REGISTRY
+        from .signals import RULE_SIGNALS
+
+        unknown = [s for s in self.rule_signals if s not in RULE_SIGNALS]
+        if unknown:
+            raise ConfigError(f"unknown rule signal(s) {unknown}; choose from {list(RULE_SIGNALS)}",
+                              code="unknown_signal")
+        unknown = [m for m in self.models if m not in REGISTRY]
+        if unknown:
+            raise ConfigError(f"unknown model signal(s) {unknown}; registered: {sorted(REGISTRY)}",
+                              code="unknown_signal")
         if self.n_splits < 2:
             raise ConfigError("n_splits must be >= 2")
         if self.n_bootstrap < 0:

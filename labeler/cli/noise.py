@@ -17,37 +17,43 @@ from . import app, err_console, setup_logging
 __all__ = ["noise_command", "print_noise_table", "progress_printer"]
 
 
+def _names(csv: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(x.strip() for x in csv.split(",") if x.strip()))
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
 def print_noise_table(audit: NoiseAudit, gold: Any = None) -> None:
-    """The per-observation noise table, on stderr."""
+    """The per-observation noise table, on stderr (percentages)."""
     from rich.table import Table
 
     console = err_console()
-    how = "recalibrated on gold" if audit.calibrated else "no gold: label model over " + ", ".join(
-        audit.signals.signal_names)
-    table = Table(title=f"Estimated label noise, % ({len(audit.study_uids)} reports; {how})", title_justify="left")
-    for col in ("observation", "pos", "neg", "unc", "error [CI]", "P(wrong|pos)", "P(wrong|neg)", "P(wrong|unc)",
-                "CL error"):
-        table.add_column(col, justify="left" if col == "observation" else "right")
+    level = f"{audit.config.confidence_level:.0%}"
+    table = Table(title=f"Label noise, % ({len(audit.study_uids)} reports)", title_justify="left")
+    headers = ["observation", "+", "0", "?", "error", f"{level} CI", "wrong|+", "wrong|0", "wrong|?", "CL"]
     if gold is not None:
-        table.add_column("gold error", justify="right")
-        table.add_column("calibrated", justify="right")
+        headers += ["gold", "calib"]
+    for col in headers:
+        table.add_column(col, justify="left" if col == "observation" else "right")
     for row, ob in zip(audit.table(), audit.per_observation):
         ci = row["error_rate_ci"]
-        err = _pct(row["error_rate"]) + (f" [{_pct(ci[0])}-{_pct(ci[1])}]" if ci else "")
-        if row["warnings"]:
-            err += " !"
-        cells = [row["observation"], str(row["n_positive"]), str(row["n_negative"]), str(row["n_uncertain"]), err,
-                 _pct(row["p_wrong_positive"]), _pct(row["p_wrong_negative"]), _pct(row["p_wrong_uncertain"]),
-                 _pct(row["cl_error_rate"])]
+        cells = [row["observation"] + (" !" if row["warnings"] else ""), str(row["n_positive"]),
+                 str(row["n_negative"]), str(row["n_uncertain"]), _pct(row["error_rate"]),
+                 f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-", _pct(row["p_wrong_positive"]),
+                 _pct(row["p_wrong_negative"]), _pct(row["p_wrong_uncertain"]), _pct(row["cl_error_rate"])]
         if gold is not None:
             chk = gold.check.get(ob.observation, {})
             cells += [_pct(chk.get("measured_error_rate")), _pct(chk.get("estimated_error_rate_calibrated"))]
         table.add_row(*cells)
     console.print(table)
+    how = "recalibrated on gold" if audit.calibrated else "estimated without gold"
+    console.print(f"+ positive, 0 negative (absent or blank), ? uncertain labels; error = share of labels wrong, "
+                  f"wrong|x = P(label wrong | label x), {how} (label model over "
+                  f"{', '.join(audit.signals.signal_names)}); CL = confident learning's error estimate"
+                  + ("; gold = measured on the gold reports, calib = estimated there after recalibration"
+                     if gold is not None else ""))
     n_warn = sum(1 for ob in audit.per_observation if ob.warnings)
     if n_warn:
         console.print(f"! {n_warn} observation(s) with warnings (tiny classes, correlated signals, estimators "
@@ -91,7 +97,9 @@ def noise_command(
     gold: Annotated[Optional[Path], typer.Option(help="Gold labels file (study_uid + observation columns, 1/0/-1/blank): adds measured noise and recalibrates the confidences on it.")] = None,
     gold_kind: Annotated[str, typer.Option(help="status (CheXpert statuses) | binary (1 = coded: present or possible; 0/blank = not).")] = "status",
     gold_id_column: Annotated[str, typer.Option(help="Id column of the gold file.")] = "study_uid",
-    folds: Annotated[int, typer.Option(help="Cross-fitting folds of the trained signal (baseline.tfidf).")] = 5,
+    rule_signals: Annotated[str, typer.Option(help="Rule-derived weak labelers in the label model, comma-separated: rules.impression, rules.findings, negex, keyword (negation-free; left out by default: it errs together with negex).")] = ",".join(DEFAULT_RULE_SIGNALS),
+    model_signals: Annotated[str, typer.Option(help="Registered trainable labelers used out of fold, comma-separated (the first also feeds confident learning); e.g. baseline.tfidf,classifier. Empty: none.")] = ",".join(DEFAULT_MODELS),
+    folds: Annotated[int, typer.Option(help="Cross-fitting folds of the trained signals.")] = 5,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals (0: none).")] = 200,
     seed: Annotated[int, typer.Option(help="Seeds folds, models and bootstrap.")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
@@ -112,7 +120,8 @@ def noise_command(
     setup_logging(log_level)
     opts = IngestOptions(id_column=id_column, text_columns=tuple(text_column or ("text",)), format=input_format,
                          duplicates=duplicates, max_chars=max_chars)  # type: ignore[arg-type]
-    cfg = NoiseConfig(DEFAULT_RULE_SIGNALS, DEFAULT_MODELS, n_splits=folds, n_bootstrap=n_bootstrap, seed=seed)
+    cfg = NoiseConfig(_names(rule_signals), _names(model_signals), n_splits=folds, n_bootstrap=n_bootstrap,
+                      seed=seed)
     label_sections = [s.strip() for s in sections.split(",") if s.strip()] if sections else None
     command = "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary: NoiseRunSummary = noise(

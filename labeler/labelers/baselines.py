@@ -296,6 +296,7 @@ class TfidfLabeler:
                            "intercept": intercept.astype(np.float64)}
         self.models_ = models
         self.modelled_ = cols
+        self._provenance = None  # now with the model hash
         log.info("baseline.tfidf fitted on %d reports, %d observations", len(reports), len(cols))
         return self
 
