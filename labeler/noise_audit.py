@@ -27,6 +27,7 @@ The whole corpus is held in memory (the label model and cross-fitting need all o
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import platform
 from collections.abc import Callable, Iterable, Sequence
@@ -49,7 +50,7 @@ from .noise import (
     measured_joint,
     signal_summary,
 )
-from .records import Report, ReportResult
+from .records import Report, ReportResult, RowError
 from .signals import RuleSignals, SignalMatrix, cross_val_predict_proba, label_matrix, proba_votes
 from .vocab import (
     ABSTAIN,
@@ -323,15 +324,13 @@ class NoiseAudit:
 
     def confidence_of(self, study_uid: str, observation: str) -> float:
         """Confidence of one label (``KeyError`` for an unknown study or observation)."""
-        i = self._row_index()[study_uid]
+        i = self.row_index[study_uid]
         return float(self.confidence[i, self.observations.index(observation)])
 
-    def _row_index(self) -> dict[str, int]:
-        cache = self.__dict__.get("_rows")
-        if cache is None:
-            cache = {u: i for i, u in enumerate(self.study_uids)}
-            object.__setattr__(self, "_rows", cache)
-        return cache
+    @functools.cached_property
+    def row_index(self) -> dict[str, int]:
+        """``{study_uid: row}``."""
+        return {u: i for i, u in enumerate(self.study_uids)}
 
     def ranked(self, *, by: str = "label", top: int | None = None, min_suspicion: float = 0.0,
                observations: Sequence[str] | None = None) -> list[tuple[int, int]]:
@@ -634,7 +633,8 @@ class GoldCalibration:
         Per observation id: the joint of (label, gold) counted on the gold reports.
     check : dict
         Per observation: on the gold reports, the error rate measured, estimated without gold, and
-        estimated after cross-fitted calibration; and calibration errors (ECE) before and after.
+        estimated after cross-fitted calibration, and calibration errors (ECE) before and after;
+        ``corpus_error_rate_calibrated``: the recalibrated estimate over the whole audited corpus.
     kind : {"binary", "status"}
     decision_confidence : ndarray of shape (N, F) or None
         Binary gold only: the recalibrated probability that each label's coded / not-coded
@@ -692,7 +692,7 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
     unknown = sorted(set(obs_cols) - set(audit.observations))
     if unknown:
         raise DataError(f"gold has observation(s) the audit does not: {unknown}")
-    rows = audit._row_index()
+    rows = audit.row_index
     pairs = [(g, rows[u]) for g, u in enumerate(gold_uids) if u in rows]
     if not pairs:
         raise DataError("no gold report is in the audited corpus (compare the study ids)", code="gold_no_overlap")
@@ -753,7 +753,9 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
                 new = _binary_to_class_confidence(audit, j, new)
             new[a_idx] = _binary_to_class_confidence(audit, j, oof, a_idx) if kind == "binary" else oof
             conf[:, j] = np.clip(new, 0.0, 1.0)
+            corpus_right = decision[:, j] if decision is not None else conf[:, j]
             entry.update({
+                "corpus_error_rate_calibrated": _num(1.0 - float(np.mean(corpus_right))),
                 "estimated_error_rate_calibrated": _num(1.0 - oof.mean()),
                 "ece_calibrated": _num(calibration(oof, correct).ece),
                 "recalibrated": True,
@@ -1008,11 +1010,17 @@ def noise(
     errors = ErrorWriter(errors_path)
     try:
         reports, n_rows = _read_corpus(input_path, opts, errors)
+        if on_progress is not None:
+            on_progress("read", len(reports), len(reports))
+        audit, results = audit_corpus(reports, lab, cfg, on_progress=on_progress)
+        audited = set(audit.study_uids)
+        for report in reports:
+            if report.study_uid not in audited:  # the rules failed on it
+                for row in report.rows or (0,):
+                    errors.write(RowError(row, "labeling_failed", "the rules failed on this report",
+                                          report.study_uid, report.source))
     finally:
         errors.close()
-    if on_progress is not None:
-        on_progress("read", len(reports), len(reports))
-    audit, results = audit_corpus(reports, lab, cfg, on_progress=on_progress)
     gold_cal = None
     if gold_path is not None:
         uids, values, obs = read_gold(gold_path, audit, kind=gold_kind, key=gold_key)
@@ -1023,7 +1031,7 @@ def noise(
     rows = review_rows(audit, results, pairs, texts)
     write_review(out, rows)
     summary = NoiseRunSummary(str(input_path), str(out), str(side), n_rows=n_rows, n_reports=len(results),
-                              n_errors=errors.n_fatal + len(reports) - len(results), n_review_rows=len(rows),
+                              n_errors=errors.n_fatal, n_review_rows=len(rows),
                               errors_file=str(errors_path) if errors_path.exists() else None, audit=audit,
                               gold=gold_cal)
     summary.seconds = time.perf_counter() - start
@@ -1085,7 +1093,7 @@ def confidence_columns(
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     write_json(side, doc)
-    rows = audit._row_index()
+    rows = audit.row_index
     col = {o: j for j, o in enumerate(audit.observations)}
     conf = audit.confidence
 

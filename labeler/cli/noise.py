@@ -45,14 +45,14 @@ def print_noise_table(audit: NoiseAudit, gold: Any = None) -> None:
                  _pct(row["p_wrong_negative"]), _pct(row["p_wrong_uncertain"]), _pct(row["cl_error_rate"])]
         if gold is not None:
             chk = gold.check.get(ob.observation, {})
-            cells += [_pct(chk.get("measured_error_rate")), _pct(chk.get("estimated_error_rate_calibrated"))]
+            cells += [_pct(chk.get("measured_error_rate")), _pct(chk.get("corpus_error_rate_calibrated"))]
         table.add_row(*cells)
     console.print(table)
     how = "recalibrated on gold" if audit.calibrated else "estimated without gold"
     console.print(f"+ positive, 0 negative (absent or blank), ? uncertain labels; error = share of labels wrong, "
                   f"wrong|x = P(label wrong | label x), {how} (label model over "
                   f"{', '.join(audit.signals.signal_names)}); CL = confident learning's error estimate"
-                  + ("; gold = measured on the gold reports, calib = estimated there after recalibration"
+                  + ("; gold = measured on the gold reports, calib = recalibrated estimate over the whole corpus"
                      if gold is not None else ""))
     n_warn = sum(1 for ob in audit.per_observation if ob.warnings)
     if n_warn:

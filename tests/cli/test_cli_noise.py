@@ -141,3 +141,27 @@ def test_cli_noise_signal_options(sample_csv, tmp_path):
     assert doc["signals"] == ["rules.impression", "keyword"]
     assert doc["observations"][0]["confident_learning"] is None
     assert run("noise", sample_csv, "-o", tmp_path / "s.csv", "--model-signals", "dragon", *FAST, "-q") == 2
+
+
+def test_cli_noise_rows_that_fail_go_to_the_errors_file(sample_csv, tmp_path, monkeypatch):
+    from labeler.labelers.rules import RuleLabeler
+    from labeler.records import ReportResult
+
+    rows = list(csv.reader(sample_csv.open(newline="", encoding="utf-8")))
+    rows.append(["empty-1", "cxr", ""])
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+    real = RuleLabeler.label_one
+
+    def flaky(self, report):
+        if report.study_uid.endswith(".0007"):
+            return ReportResult(report.study_uid, self.provenance, rows=report.rows, errors=("labeling_failed: X",))
+        return real(self, report)
+
+    monkeypatch.setattr(RuleLabeler, "label_one", flaky)
+    out = tmp_path / "r.csv"
+    assert run("noise", src, "-o", out, *FAST, "-q") == 3
+    errors = [json.loads(line) for line in (tmp_path / "r.csv.errors.jsonl").read_text().splitlines()]
+    assert sorted(e["reason"] for e in errors) == ["empty_text", "labeling_failed"]
+    assert {r["study_uid"] for r in read_rows(out)} == {r[0] for r in rows[1:52]} - {"1.2.826.0.1.3680043.10.543.0007"}

@@ -71,6 +71,15 @@ def test_noise_dawid_skene_recovers_signal_accuracies(synthetic):
     assert (fit.posteriors.argmax(axis=1) == truth).mean() > 0.95
 
 
+def test_noise_dawid_skene_random_init_finds_the_same_solution(synthetic):
+    _, _, L = synthetic
+    a = dawid_skene(L, 3)
+    b = dawid_skene(L, 3, init="random", seed=4)
+    np.testing.assert_allclose(b.confusions, a.confusions, atol=0.01)
+    with pytest.raises(ValueError, match="init"):
+        dawid_skene(L, 3, init="spectral")
+
+
 def test_noise_dawid_skene_recovers_class_conditional_confusions():
     rng = np.random.default_rng(7)
     n = 30_000
