@@ -1,0 +1,179 @@
+"""The noise audit of a corpus: confidences, per-observation estimates, ranking, gold calibration."""
+
+import json
+
+import numpy as np
+import pytest
+
+from labeler import Report
+from labeler.errors import ConfigError, DataError
+from labeler.noise_audit import (
+    REVIEW_COLUMNS,
+    NoiseConfig,
+    audit_corpus,
+    calibrate_on_gold,
+    review_rows,
+)
+from labeler.vocab import AssertionStatus
+
+CLEAN = [
+    "FINDINGS: Small right pleural effusion. IMPRESSION: Small right pleural effusion.",
+    "FINDINGS: No pleural effusion or pneumothorax. IMPRESSION: No acute disease.",
+    "FINDINGS: Heart size is normal. Lungs are clear. IMPRESSION: No acute cardiopulmonary process.",
+    "FINDINGS: Moderate left pleural effusion. IMPRESSION: Left pleural effusion, increased.",
+    "FINDINGS: Mild cardiomegaly. No edema. IMPRESSION: Mild cardiomegaly.",
+]
+#: the findings say one thing, the impression the opposite: the signals disagree about effusion
+CONTRADICTORY = "FINDINGS: Large right pleural effusion. IMPRESSION: No pleural effusion."
+CONFIG = NoiseConfig(n_bootstrap=20, n_splits=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def audited(rule_labeler):
+    reports = [Report(f"r{k}-{i}", t) for k in range(8) for i, t in enumerate(CLEAN)]
+    reports.append(Report("odd", CONTRADICTORY))
+    audit, results = audit_corpus(reports, rule_labeler, CONFIG)
+    return reports, audit, results
+
+
+def test_audit_confidences_are_probabilities(audited):
+    reports, audit, _ = audited
+    assert audit.confidence.shape == (len(reports), 14)
+    assert ((audit.confidence >= 0) & (audit.confidence <= 1)).all()
+    np.testing.assert_allclose(audit.posteriors.sum(axis=2), 1.0)
+    assert audit.study_uids == tuple(r.study_uid for r in reports)
+    assert audit.signals.signal_names == ("rules.impression", "rules.findings", "negex", "baseline.tfidf")
+
+
+def test_audit_contradiction_is_less_trusted(audited):
+    _, audit, _ = audited
+    j = audit.observations.index("pleural_effusion")
+    i = audit.study_uids.index("odd")
+    assert audit.signals.statuses[i, j] is AssertionStatus.PRESENT
+    present = [k for k in range(len(audit.study_uids))
+               if k != i and audit.signals.statuses[k, j] is AssertionStatus.PRESENT]
+    assert len(present) == 16
+    assert audit.confidence[i, j] < audit.confidence[present, j].min()
+    order = [k for k, _ in audit.ranked(observations=["pleural_effusion"], top=None)]
+    assert all(order.index(i) < order.index(k) for k in present)
+
+
+def test_audit_per_observation_estimates(audited):
+    _, audit, _ = audited
+    assert len(audit.per_observation) == 14
+    pe = audit.per_observation[audit.observations.index("pleural_effusion")]
+    assert pe.name == "Pleural Effusion"
+    assert 0.0 < pe.estimate.error_rate < 0.2
+    lo, hi = pe.estimate.interval("error_rate")
+    assert lo <= pe.estimate.error_rate <= hi
+    assert pe.coded.joint.shape == (2, 2)
+    assert pe.confident_learning is not None
+    assert set(pe.signals) == set(audit.signals.signal_names)
+    assert pe.estimate.label_counts.sum() == len(audit.study_uids)
+
+
+def test_audit_json_has_numbers_not_text(audited):
+    _, audit, _ = audited
+    doc = audit.to_dict()
+    text = json.dumps(doc)
+    for t in [*CLEAN, CONTRADICTORY]:
+        for sentence in t.split(": ")[1:]:
+            assert sentence.split(".")[0] not in text
+    ob = doc["observations"][audit.observations.index("pleural_effusion")]
+    assert set(ob["estimate"]["p_wrong_given_label"]) == {"negative", "positive", "uncertain"}
+    assert ob["estimate"]["error_rate"]["ci"][0] <= ob["estimate"]["error_rate"]["value"]
+    assert len(ob["estimate"]["noise_matrix"]["value"]) == 3
+    assert doc["n_reports"] == len(audit.study_uids)
+    assert doc["labeler"]["ruleset"]["name"] == "chexpert14"
+
+
+@pytest.mark.parametrize("by", ["label", "observation", "report"])
+def test_audit_ranking_orders(audited, by):
+    _, audit, _ = audited
+    pairs = audit.ranked(by=by, top=5)
+    sus = audit.suspicion
+    if by == "label":
+        assert len(pairs) == 5
+        vals = [sus[p] for p in pairs]
+        assert vals == sorted(vals, reverse=True)
+    elif by == "observation":
+        assert len(pairs) == 5 * 14
+        assert [j for _, j in pairs] == sorted(j for _, j in pairs)
+    else:
+        reports = list(dict.fromkeys(i for i, _ in pairs))
+        assert len(reports) == 5
+        rep = audit.report_suspicion
+        assert [rep[i] for i in reports] == sorted((rep[i] for i in reports), reverse=True)
+        # each report's rows are together
+        assert [i for i, _ in pairs] == sorted((i for i, _ in pairs), key=reports.index)
+
+
+def test_audit_ranking_filters(audited):
+    _, audit, _ = audited
+    pairs = audit.ranked(min_suspicion=0.2, observations=["pleural_effusion"], top=None)
+    j = audit.observations.index("pleural_effusion")
+    assert all(jj == j and audit.suspicion[i, j] >= 0.2 for i, jj in pairs)
+    with pytest.raises(ConfigError):
+        audit.ranked(by="sentence")
+    with pytest.raises(ConfigError):
+        audit.ranked(observations=["dragons"])
+
+
+def test_audit_review_rows_carry_evidence(audited):
+    reports, audit, results = audited
+    j = audit.observations.index("pleural_effusion")
+    i = audit.study_uids.index("odd")
+    (row,) = review_rows(audit, results, [(i, j)], {r.study_uid: r.text for r in reports})
+    assert list(row) == list(REVIEW_COLUMNS)
+    assert row["study_uid"] == "odd" and row["observation"] == "Pleural Effusion"
+    assert row["label"] == "1" and row["status"] == "present"
+    assert row["evidence"] == "Large right pleural effusion."
+    assert row["rule_id"].startswith("pleural_effusion.mention.")
+    assert "rules.impression=negative" in row["disagreeing_signals"]
+    assert row["suspicion"] == pytest.approx(1 - row["confidence"], abs=1e-4)
+
+
+def test_audit_calibrate_on_status_gold(audited):
+    _, audit, _ = audited
+    gold = audit.signals.statuses.copy()
+    j = audit.observations.index("pleural_effusion")
+    flipped = [0, 5, 10]
+    for i in flipped:
+        gold[i, j] = AssertionStatus.ABSENT if gold[i, j] is AssertionStatus.PRESENT else AssertionStatus.PRESENT
+    cal = calibrate_on_gold(audit, list(audit.study_uids), gold, "status", n_folds=3, min_gold=5)
+    assert cal.audit.calibrated
+    assert cal.measured["pleural_effusion"].error_rate == pytest.approx(len(flipped) / len(audit.study_uids))
+    assert cal.check["pleural_effusion"]["recalibrated"] is True
+    assert ((cal.audit.confidence >= 0) & (cal.audit.confidence <= 1)).all()
+    assert cal.audit.to_dict()["gold"]["kind"] == "status"
+    assert cal.measured["cardiomegaly"].error_rate == 0.0
+
+
+def test_audit_calibrate_on_binary_gold_keeps_class_confidences(audited):
+    _, audit, _ = audited
+    coded = np.isin(audit.signals.labels, [1, 2]).astype(int)
+    cal = calibrate_on_gold(audit, list(audit.study_uids), coded, "binary", n_folds=3, min_gold=5)
+    assert cal.decision_confidence.shape == audit.confidence.shape
+    j = audit.observations.index("pleural_effusion")
+    assert cal.measured["pleural_effusion"].error_rate == 0.0
+    assert cal.check["pleural_effusion"]["measured_error_rate"] == 0.0
+    assert ((cal.audit.confidence >= 0) & (cal.audit.confidence <= 1)).all()
+    assert np.isfinite(cal.decision_confidence[:, j]).all()
+
+
+def test_audit_calibrate_rejects_unknown_ids(audited):
+    _, audit, _ = audited
+    with pytest.raises(DataError, match="no gold report"):
+        calibrate_on_gold(audit, ["nope"], np.zeros((1, 14), dtype=int), "binary")
+
+
+def test_audit_needs_reports(rule_labeler):
+    with pytest.raises(DataError, match="no reports"):
+        audit_corpus([], rule_labeler, CONFIG)
+
+
+def test_audit_config_validates():
+    with pytest.raises(ConfigError):
+        NoiseConfig(n_splits=1)
+    with pytest.raises(ConfigError):
+        NoiseConfig(rule_signals=(), models=())
