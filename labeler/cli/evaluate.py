@@ -21,6 +21,7 @@ from ..evaluate import (
 )
 from ..labelers.base import REGISTRY, Labeler, make_labeler
 from . import app, err_console, setup_logging
+from .label import labeler_params
 
 __all__ = ["evaluate_command", "parse_pred", "parse_rename", "build_labelers", "print_report"]
 
@@ -48,13 +49,7 @@ def parse_rename(values: list[str]) -> dict[str, str]:
 def build_labelers(names: list[str], rules: Path | None, sections: str | None, model: Path | None
                    ) -> dict[str, Labeler]:
     """Labelers by registered name; ``--rules``/``--sections``/``--model`` go to those that take them."""
-    params: dict[str, Any] = {}
-    if rules is not None:
-        params["rules"] = rules
-    if sections:
-        params["label_sections"] = [s.strip() for s in sections.split(",") if s.strip()]
-    if model is not None:
-        params["model"] = model
+    params = labeler_params(rules, sections, model)
     used: set[str] = set()
     out: dict[str, Labeler] = {}
     for name in names:

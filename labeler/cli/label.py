@@ -18,11 +18,11 @@ from ..ingest import IngestOptions, input_size
 from ..labelers.base import Labeler
 from . import app, err_console, setup_logging
 
-__all__ = ["label_command", "build_labeler", "labeler_spec", "print_summary"]
+__all__ = ["label_command", "build_labeler", "labeler_params", "labeler_spec", "print_summary"]
 
 
-def labeler_spec(name: str, rules: Path | None, sections: str | None, model: Path | None) -> LabelerSpec:
-    """The (name, parameters) of a labeler from command-line options; workers rebuild it from this."""
+def labeler_params(rules: Path | None, sections: str | None, model: Path | None) -> dict[str, Any]:
+    """Constructor parameters from the shared options ``--rules``, ``--sections``, ``--model``."""
     params: dict[str, Any] = {}
     if rules is not None:
         params["rules"] = rules
@@ -30,7 +30,12 @@ def labeler_spec(name: str, rules: Path | None, sections: str | None, model: Pat
         params["label_sections"] = [s.strip() for s in sections.split(",") if s.strip()]
     if model is not None:
         params["model"] = model
-    return LabelerSpec(name, params)
+    return params
+
+
+def labeler_spec(name: str, rules: Path | None, sections: str | None, model: Path | None) -> LabelerSpec:
+    """The (name, parameters) of a labeler from command-line options; workers rebuild it from this."""
+    return LabelerSpec(name, labeler_params(rules, sections, model))
 
 
 def build_labeler(name: str, rules: Path | None, sections: str | None, model: Path | None) -> Labeler:
