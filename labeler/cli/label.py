@@ -10,24 +10,51 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..batch import RunSummary, label_corpus
-from ..errors import ExitCode
+from ..errors import ConfigError, ExitCode
+from ..export import probability_columns, output_format_for
 from ..ingest import IngestOptions, input_size
 from ..labelers.base import Labeler, make_labeler
 from . import app, err_console, setup_logging
 
-__all__ = ["label_command", "build_labeler", "print_summary"]
+__all__ = ["label_command", "build_labeler", "parse_params", "print_summary"]
 
 
-def build_labeler(name: str, rules: Path | None, sections: str | None, model: Path | None) -> Labeler:
-    """A labeler from command-line options (``--labeler``, ``--rules``, ``--sections``, ``--model``)."""
-    params: dict[str, Any] = {}
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--param``) → constructor arguments; values are JSON when they parse
+    (numbers, true/false, null), else strings.
+
+    >>> parse_params(["policy=gate", "threshold=0.7"])
+    {'policy': 'gate', 'threshold': 0.7}
+    """
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--param takes KEY=VALUE, got {item!r}", code="bad_param")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def build_labeler(name: str, rules: Path | None, sections: str | None, model: Path | None,
+                  extra: dict[str, Any] | None = None) -> Labeler:
+    """A labeler from command-line options (``--labeler``, ``--rules``, ``--sections``, ``--model``, ``--param``)."""
+    params: dict[str, Any] = dict(extra or {})
     if rules is not None:
         params["rules"] = rules
     if sections:
         params["label_sections"] = [s.strip() for s in sections.split(",") if s.strip()]
     if model is not None:
         params["model"] = model
-    return make_labeler(name, **params)
+    try:
+        return make_labeler(name, **params)
+    except TypeError as exc:  # an option this labeler does not take
+        raise ConfigError(f"labeler {name!r}: {exc}", code="bad_param") from None
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -62,7 +89,9 @@ def label_command(
     labeler: Annotated[str, typer.Option("--labeler", "-l", help="Registered labeler: rules (default), classifier, ensemble.")] = "rules",
     rules: Annotated[Optional[Path], typer.Option(help="Ruleset directory (default: the packaged CheXpert-14 rules).")] = None,
     sections: Annotated[Optional[str], typer.Option(help="Comma-separated sections that produce labels (default: the ruleset's, findings,impression).")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Model directory, for --labeler classifier/ensemble.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Model directory, for --labeler classifier/ensemble (train one with 'labeler train').")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Labeler option KEY=VALUE (repeatable), e.g. -p policy=gate -p threshold=0.7 for the ensemble.")] = None,
+    probabilities: Annotated[Optional[bool], typer.Option("--probabilities/--no-probabilities", help="Add <Name>__p_pos/__p_neg/__p_unc/__p_none columns. Default: on for JSONL/Parquet with a probabilistic labeler (classifier, ensemble), off for CSV.")] = None,
     duplicates: Annotated[str, typer.Option(help="Duplicate ids: error | keep-first | merge.")] = "error",
     max_chars: Annotated[int, typer.Option(help="Reports longer than this go to the errors file.")] = 100_000,
     chunk_size: Annotated[int, typer.Option(help="Reports per processing chunk.")] = 512,
@@ -83,11 +112,14 @@ def label_command(
         duplicates=duplicates,  # type: ignore[arg-type]
         max_chars=max_chars,
     )
-    lab = build_labeler(labeler, rules, sections, model)
+    lab = build_labeler(labeler, rules, sections, model, parse_params(param))
+    if probabilities is None:
+        probabilities = bool(getattr(lab, "probabilistic", False)) and output_format_for(output, format) != "csv"
+    extra = probability_columns() if probabilities else []
     command = "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if quiet:
         summary = label_corpus(input, output, lab, ingest=opts, output_format=format, overwrite=overwrite,
-                               chunk_size=chunk_size, command=command)
+                               chunk_size=chunk_size, extra_columns=extra, command=command)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -108,7 +140,8 @@ def label_command(
                 progress.update(task, completed=min(bytes_read, total), n=n_labeled, rate=rate)
 
             summary = label_corpus(input, output, lab, ingest=opts, output_format=format, overwrite=overwrite,
-                                   chunk_size=chunk_size, on_progress=on_progress, command=command)
+                                   chunk_size=chunk_size, extra_columns=extra, on_progress=on_progress,
+                                   command=command)
         print_summary(summary)
     if summary.n_errors:
         return ExitCode.PARTIAL

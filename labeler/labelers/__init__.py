@@ -1,6 +1,13 @@
-"""Labelers: interchangeable implementations of the :class:`~labeler.labelers.base.Labeler` protocol."""
+"""Labelers: interchangeable implementations of the :class:`~labeler.labelers.base.Labeler` protocol.
+
+``rules`` (:class:`RuleLabeler`), ``classifier`` (:class:`ClassifierLabeler`, needs the
+``[classifier]`` extra to train or run) and ``ensemble`` (:class:`EnsembleLabeler`).
+"""
 
 from .base import REGISTRY, Labeler, LabelerInfo, make_labeler, register, results_to_proba
+from .classifier import ClassifierLabeler
+from .ensemble import EnsembleLabeler
 from .rules import RuleLabeler
 
-__all__ = ["Labeler", "LabelerInfo", "REGISTRY", "register", "make_labeler", "results_to_proba", "RuleLabeler"]
+__all__ = ["Labeler", "LabelerInfo", "REGISTRY", "register", "make_labeler", "results_to_proba", "RuleLabeler",
+           "ClassifierLabeler", "EnsembleLabeler"]
