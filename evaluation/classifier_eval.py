@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import os
 import sys
@@ -146,7 +145,6 @@ def main() -> int:
     rules_seconds = time.perf_counter() - t0
     extra_results = list(rules.label(extra))
     r_status, r_mod = rule_arrays(rule_results, obs)
-    e_status, _ = rule_arrays(extra_results, obs)
     g = np.zeros_like(gold.values)  # gold in observation order
     for jg, jo in enumerate(col):
         g[:, jo] = gold.values[:, jg]
@@ -175,11 +173,10 @@ def main() -> int:
             clf = ClassifierLabeler(model=path, n_threads=args.threads)
         else:
             train_reports = [reports[i] for i in train_idx] + extra
-            labels = np.concatenate([r_status[train_idx], e_status]) if extra else r_status[train_idx]
-            labels_st = np.array(STATUS_ORDER, dtype=object)[labels]
+            labels = [rule_results[i] for i in train_idx] + extra_results  # the rules' results: weak labels
             log(f"train {key}: {len(train_reports)} reports")
             start = time.perf_counter()
-            clf = ClassifierLabeler(**params).fit(train_reports, labels_st)  # type: ignore[arg-type]
+            clf = ClassifierLabeler(**params).fit(train_reports, labels)  # type: ignore[arg-type]
             clf.save(path)
             log(f"  done in {time.perf_counter() - start:.0f} s, best epoch {clf.card_['training']['best_epoch']}")
         card = clf.card_ or {}
@@ -260,7 +257,8 @@ def main() -> int:
             st_p[folds[k]] = stacked_proba(st, r_status[folds[k]], r_mod[folds[k]], clf_p[folds[k]])[0]
             ro = fit_stacker(r_status[tr], r_mod[tr], uniform[tr], g[tr], mask, kind="binary", observations=obs)
             ro_p[folds[k]] = stacked_proba(ro, r_status[folds[k]], r_mod[folds[k]], uniform[folds[k]])[0]
-            stack_info[f"fold{k}"] = {"n_train": int(len(tr))}
+            stack_info[f"fold{k}"] = {"n_train_reports": int(len(tr)),
+                                      "n_constant_observations": sum(1 for m in st.models if m and "constant" in m)}
         systems["ensemble-stack"] = st_p
         systems["stack-rules-only (ablation)"] = ro_p
 
@@ -303,6 +301,7 @@ def main() -> int:
         "bootstrap": {"n": args.bootstrap, "seed": args.seed, "implementation": "evaluation/classifier_eval.py"},
         "systems": scored,
         "models": models_info,
+        "stacker": stack_info or None,
         "rules_seconds_iu": round(rules_seconds, 2),
     }
     out = args.out / f"classifier_iu_{args.architecture}.json"

