@@ -12,7 +12,16 @@ interchangeable behind :class:`~labeler.labelers.base.Labeler`.
 
 from ._version import __version__
 from .errors import ConfigError, DataError, ExitCode, LabelerError, ModelError, RuleError
-from .labelers import REGISTRY, Labeler, LabelerInfo, RuleLabeler, make_labeler, register
+from .labelers import (
+    REGISTRY,
+    ClassifierLabeler,
+    EnsembleLabeler,
+    Labeler,
+    LabelerInfo,
+    RuleLabeler,
+    make_labeler,
+    register,
+)
 from .records import (
     Assertion,
     Evidence,
@@ -53,6 +62,8 @@ __all__ = [
     "register",
     "make_labeler",
     "RuleLabeler",
+    "ClassifierLabeler",
+    "EnsembleLabeler",
     "LabelerError",
     "ConfigError",
     "RuleError",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._version import __version__
-from .errors import ConfigError, ExitCode, LabelerError
+from .errors import ConfigError, ExitCode, LabelerError, ModelError, RuleError
 from .export import ExtraColumn, render_results
 from .labelers.base import Labeler, make_labeler
 from .records import Provenance, Report, ReportResult, RowError
@@ -105,6 +105,8 @@ def _failed(labeler: Labeler, report: Report, exc: BaseException) -> ReportResul
 def _label_all(labeler: Labeler, reports: list[Report]) -> list[ReportResult]:
     try:
         results = list(labeler.label(reports))
+    except (ModelError, ConfigError, RuleError):
+        raise  # the labeler cannot run at all (no model, bad option): a usage error, not 51 failed rows
     except Exception as exc:  # noqa: BLE001 - fall back to one report at a time
         log.warning("labeler %s failed on a chunk of %d reports (%s); labeling them one by one",
                     getattr(labeler, "name", "?"), len(reports), type(exc).__name__)

@@ -38,6 +38,8 @@ __all__ = [
     "result_to_json",
     "output_format_for",
     "render_results",
+    "PROBABILITY_SUFFIXES",
+    "probability_columns",
 ]
 
 OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
@@ -45,6 +47,29 @@ _EXT = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parqu
 
 #: extra per-observation columns a labeler may add: (suffix, function(result, observation) -> value)
 ExtraColumn = tuple[str, Callable[[ReportResult, str], Any]]
+
+
+#: probability columns of probabilistic labelers: ``<Name>__<suffix>`` holds P(status)
+PROBABILITY_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("p_pos", "present"), ("p_neg", "absent"), ("p_unc", "uncertain"), ("p_none", "not_mentioned"),
+)
+
+
+def _probability(status: str) -> Callable[[ReportResult, str], float | None]:
+    def value(result: ReportResult, observation: str) -> float | None:
+        for lab in result.labels:
+            if lab.observation == observation:
+                if lab.probabilities is None:  # a rule label: its status is certain
+                    return 1.0 if lab.status.value == status else 0.0
+                return lab.probabilities.get(status, 0.0)
+        return None
+
+    return value
+
+
+def probability_columns() -> list[ExtraColumn]:
+    """Extra columns ``<Name>__p_pos``, ``__p_neg``, ``__p_unc``, ``__p_none`` from ``Label.probabilities``."""
+    return [(suffix, _probability(status)) for suffix, status in PROBABILITY_SUFFIXES]
 
 
 def output_format_for(path: str | Path, declared: str | None) -> str:

@@ -13,17 +13,41 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..batch import LabelerSpec, RunSummary, label_corpus
-from ..errors import ExitCode
+from ..errors import ConfigError, ExitCode
+from ..export import output_format_for, probability_columns
 from ..ingest import IngestOptions, input_size
 from ..labelers.base import Labeler
 from . import app, err_console, setup_logging
 
-__all__ = ["label_command", "build_labeler", "labeler_params", "labeler_spec", "print_summary"]
+__all__ = ["label_command", "build_labeler", "labeler_params", "labeler_spec", "parse_params", "print_summary"]
 
 
-def labeler_params(rules: Path | None, sections: str | None, model: Path | None) -> dict[str, Any]:
-    """Constructor parameters from the shared options ``--rules``, ``--sections``, ``--model``."""
-    params: dict[str, Any] = {}
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--param``) → constructor arguments; values are JSON when they parse
+    (numbers, true/false, null), else strings.
+
+    >>> parse_params(["policy=gate", "threshold=0.7"])
+    {'policy': 'gate', 'threshold': 0.7}
+    """
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--param takes KEY=VALUE, got {item!r}", code="bad_param")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def labeler_params(rules: Path | None, sections: str | None, model: Path | None,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Constructor parameters from the shared options ``--rules``, ``--sections``, ``--model``, ``--param``."""
+    params: dict[str, Any] = dict(extra or {})
     if rules is not None:
         params["rules"] = rules
     if sections:
@@ -33,14 +57,19 @@ def labeler_params(rules: Path | None, sections: str | None, model: Path | None)
     return params
 
 
-def labeler_spec(name: str, rules: Path | None, sections: str | None, model: Path | None) -> LabelerSpec:
+def labeler_spec(name: str, rules: Path | None, sections: str | None, model: Path | None,
+                 extra: dict[str, Any] | None = None) -> LabelerSpec:
     """The (name, parameters) of a labeler from command-line options; workers rebuild it from this."""
-    return LabelerSpec(name, labeler_params(rules, sections, model))
+    return LabelerSpec(name, labeler_params(rules, sections, model, extra))
 
 
-def build_labeler(name: str, rules: Path | None, sections: str | None, model: Path | None) -> Labeler:
-    """A labeler from command-line options (``--labeler``, ``--rules``, ``--sections``, ``--model``)."""
-    return labeler_spec(name, rules, sections, model).build()
+def build_labeler(name: str, rules: Path | None, sections: str | None, model: Path | None,
+                  extra: dict[str, Any] | None = None) -> Labeler:
+    """A labeler from command-line options (``--labeler``, ``--rules``, ``--sections``, ``--model``, ``--param``)."""
+    try:
+        return labeler_spec(name, rules, sections, model, extra).build()
+    except TypeError as exc:  # an option this labeler does not take
+        raise ConfigError(f"labeler {name!r}: {exc}", code="bad_param") from None
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -77,7 +106,9 @@ def label_command(
     labeler: Annotated[str, typer.Option("--labeler", "-l", help="Registered labeler: rules (default), classifier, ensemble.")] = "rules",
     rules: Annotated[Optional[Path], typer.Option(help="Ruleset directory (default: the packaged CheXpert-14 rules).")] = None,
     sections: Annotated[Optional[str], typer.Option(help="Comma-separated sections that produce labels (default: the ruleset's, findings,impression).")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Model directory, for --labeler classifier/ensemble.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Model directory, for --labeler classifier/ensemble (train one with 'labeler train').")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Labeler option KEY=VALUE (repeatable), e.g. -p policy=gate -p threshold=0.7 for the ensemble.")] = None,
+    probabilities: Annotated[Optional[bool], typer.Option("--probabilities/--no-probabilities", help="Add <Name>__p_pos/__p_neg/__p_unc/__p_none columns. Default: on for JSONL/Parquet with a probabilistic labeler (classifier, ensemble), off for CSV.")] = None,
     duplicates: Annotated[str, typer.Option(help="Duplicate ids: error | keep-first | merge.")] = "error",
     max_chars: Annotated[int, typer.Option(help="Reports longer than this go to the errors file.")] = 100_000,
     chunk_size: Annotated[int, typer.Option(help="Reports per chunk: the unit of work, commit and resume.")] = 512,
@@ -108,24 +139,30 @@ def label_command(
         max_chars=max_chars,
         encoding=encoding,
     )
-    spec = labeler_spec(labeler, rules, sections, model)
+    spec = labeler_spec(labeler, rules, sections, model, parse_params(param))
+    lab = build_labeler(labeler, rules, sections, model, parse_params(param))  # fail early on a bad model/option
+    if labeler != "rules" and callable(getattr(lab, "prepare", None)):
+        lab.prepare()  # e.g. a classifier without --model: a usage error before any output is written
+    if probabilities is None:
+        probabilities = bool(getattr(lab, "probabilistic", False)) and output_format_for(output, format) != "csv"
     command = "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    extra: list[Any] = []
+    extra: list[Any] = list(probability_columns()) if probabilities else []
     if with_confidence:
         from ..noise_audit import confidence_columns
         from .noise import progress_printer
 
-        extra += confidence_columns(input, output, spec.build(), ingest=opts, overwrite=overwrite or resume,
+        extra += confidence_columns(input, output, lab, ingest=opts, overwrite=overwrite or resume,
                                     on_progress=progress_printer(quiet))
     kwargs: dict[str, Any] = dict(ingest=opts, output_format=format, overwrite=overwrite, chunk_size=chunk_size,
                                   command=command, workers=workers, resume=resume, engine=engine,
                                   scheduler=scheduler, extra_columns=extra)
     try:
         if quiet:
-            summary = label_corpus(input, output, spec, **kwargs)
+            summary = label_corpus(input, output, spec if workers != 1 or engine != "local" else lab, **kwargs)
         else:
             with _progress_bar(input) as on_progress:
-                summary = label_corpus(input, output, spec, on_progress=on_progress, **kwargs)
+                summary = label_corpus(input, output, spec if workers != 1 or engine != "local" else lab,
+                                       on_progress=on_progress, **kwargs)
     except KeyboardInterrupt:
         err_console().print("interrupted: committed chunks are kept; rerun the same command with --resume")
         raise

@@ -1,0 +1,321 @@
+"""Rules vs classifier vs ensemble on IU/Open-i, 5-fold out-of-fold (weak supervision from the rules).
+
+    python evaluation/classifier_eval.py                          # BiGRU, 5 folds, all systems
+    python evaluation/classifier_eval.py --architecture transformer --folds-run 0   # MiniLM, fold 0 only
+
+Protocol (no human code of a held-out fold is ever used to train anything scored on it):
+
+* Gold: the 3,008 IU reports with MeSH codes (core tier), findings + impression, positive or
+  uncertain = coded, macro F1 over the observations with >= 10 gold reports (as ``spine_eval.py``).
+* Folds: ``KFold(5, shuffle=True, random_state=seed)`` over the gold reports.
+* Classifier for fold k: trained on the **texts** of the other folds labeled by the rule labeler
+  (plus the 1,000 synthetic reports of ``synthetic_cxr``, also rule-labeled, unless
+  ``--no-synthetic``); it predicts fold k. No human code is used.
+* Classifier + gold fine-tuning (``clf+ft``): that classifier fine-tuned on the human codes of the
+  other folds (binary loss), then fold k.
+* Ensemble ``gate`` (no gold): rules where they fired, classifier otherwise (``gate-modifier``:
+  rules only where a modifier decided). Fixed defaults, not tuned here.
+* Ensemble ``stack``: a logistic regression per observation fitted on the other folds' human codes.
+  Its classifier features for a training fold j come from a classifier trained on the folds other
+  than k and j (nested, so they are out-of-fold like the held-out fold's), so fold k's text and
+  codes never reach it. ``stack-rules-only`` is the same stacker without classifier features (an
+  ablation: what the gold's coding convention alone is worth).
+* Differences to the rules: paired bootstrap over reports (``--bootstrap`` resamples, seeded),
+  95 % percentile interval of the macro-F1 difference, observation set fixed to the full data's.
+  (The bootstrap is implemented here until ``labeler.evaluate`` has a paired bootstrap.)
+
+Writes ``evaluation/results/classifier_iu_<architecture>.json`` (numbers, fold and model
+fingerprints, timings; no report text). Trained models and out-of-fold probabilities are cached
+under ``--cache`` so that a rerun only scores. Needs ../shared/corpora (or LABELER_SHARED).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from labeler import Report, RuleLabeler, __version__  # noqa: E402
+from labeler.evaluate import score_binary  # noqa: E402
+from labeler.gold import GoldSet, load_iu_mesh_gold  # noqa: E402
+from labeler.labelers.classifier import ClassifierLabeler  # noqa: E402
+from labeler.labelers.ensemble import fit_stacker, gate_combine, rule_arrays, stacked_proba  # noqa: E402
+from labeler.vocab import STATUS_ORDER  # noqa: E402
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def statuses_from_proba(proba: np.ndarray) -> np.ndarray:
+    idx = proba.argmax(-1)
+    return np.array(STATUS_ORDER, dtype=object)[idx]
+
+
+def macro_f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    denom = 2 * tp + fp + fn
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0).mean(axis=-1)
+
+
+def paired_bootstrap(gold: np.ndarray, coded_a: np.ndarray, coded_b: np.ndarray, eligible: np.ndarray,
+                     n_boot: int, seed: int) -> dict[str, float]:
+    """Macro-F1(b) - macro-F1(a) on report resamples: observed difference, 95 % CI, P(diff <= 0)."""
+    rng = np.random.default_rng(seed)
+    g = gold[:, eligible].astype(np.float64)
+    a = coded_a[:, eligible].astype(np.float64)
+    b = coded_b[:, eligible].astype(np.float64)
+    n = len(g)
+    diffs = np.empty(n_boot)
+    for i in range(n_boot):
+        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+        f = []
+        for pred in (a, b):
+            tp = w @ (g * pred)
+            fp = w @ ((1 - g) * pred)
+            fn = w @ (g * (1 - pred))
+            f.append(macro_f1_from_counts(tp, fp, fn))
+        diffs[i] = f[1] - f[0]
+    ones = np.ones(n)
+    obs = []
+    for pred in (a, b):
+        obs.append(macro_f1_from_counts(ones @ (g * pred), ones @ ((1 - g) * pred), ones @ (g * (1 - pred))))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"diff": round(float(obs[1] - obs[0]), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)],
+            "p_le_0": round(float((diffs <= 0).mean()), 4), "n_boot": n_boot}
+
+
+def load_synthetic(path: Path) -> list[Report]:
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rec = json.loads(line)
+                out.append(Report(f"synthetic:{rec['id']}", rec["text"]))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_shared = Path(os.environ.get("LABELER_SHARED", ROOT.parent / "shared")) / "corpora"
+    parser.add_argument("--corpora", type=Path, default=default_shared)
+    parser.add_argument("--out", type=Path, default=ROOT / "evaluation" / "results")
+    parser.add_argument("--cache", type=Path, default=ROOT / "out" / "classifier_eval")
+    parser.add_argument("--architecture", default="bigru", choices=["bigru", "transformer"])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--folds-run", type=int, nargs="*", default=None,
+                        help="Run only these outer folds (scores cover only their reports).")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--no-synthetic", action="store_true")
+    parser.add_argument("--no-stack", action="store_true", help="Skip the nested models of the stacked ensemble.")
+    parser.add_argument("--no-fine-tune", action="store_true", help="Skip classifier + gold fine-tuning.")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--freeze-layers", type=int, default=0)
+    parser.add_argument("--save-cards", type=Path, default=None,
+                        help="Copy the outer-fold model cards (JSON + Markdown, no weights) here.")
+    args = parser.parse_args()
+    if not args.corpora.is_dir():
+        print(f"shared corpora not found at {args.corpora}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache = args.cache / args.architecture
+    cache.mkdir(parents=True, exist_ok=True)
+    from sklearn.model_selection import KFold
+
+    gold = load_iu_mesh_gold(args.corpora / "iu" / "reports.csv", args.corpora / "iu" / "mesh_to_chexpert.tsv")
+    reports = [Report(u, t) for u, t in zip(gold.study_uids, gold.texts)]
+    extra = [] if args.no_synthetic else load_synthetic(args.corpora / "synthetic_cxr" / "reports.jsonl")
+    rules = RuleLabeler()
+    obs = list(rules.observations)
+    names = [rules.ruleset.display_name(o) for o in obs]
+    col = [names.index(c) for c in gold.observations]  # gold column -> observation index
+    log(f"rules on {len(reports)} IU + {len(extra)} synthetic reports")
+    t0 = time.perf_counter()
+    rule_results = list(rules.label(reports))
+    rules_seconds = time.perf_counter() - t0
+    extra_results = list(rules.label(extra))
+    r_status, r_mod = rule_arrays(rule_results, obs)
+    g = np.zeros_like(gold.values)  # gold in observation order
+    for jg, jo in enumerate(col):
+        g[:, jo] = gold.values[:, jg]
+
+    kf = KFold(args.folds, shuffle=True, random_state=args.seed)
+    folds = [test for _, test in kf.split(np.arange(len(reports)))]
+    fold_of = np.empty(len(reports), dtype=np.int64)
+    for k, idx in enumerate(folds):
+        fold_of[idx] = k
+    fold_hash = hashlib.sha256(("\n".join(f"{u}\t{f}" for u, f in zip(gold.study_uids, fold_of))).encode()).hexdigest()
+    run_folds = list(range(args.folds)) if args.folds_run is None else sorted(set(args.folds_run))
+
+    params: dict[str, object] = {"architecture": args.architecture, "seed": args.seed, "n_threads": args.threads}
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    if args.architecture == "transformer":
+        params["freeze_layers"] = args.freeze_layers
+    tag = hashlib.sha256(json.dumps([params, args.no_synthetic, fold_hash], sort_keys=True).encode()).hexdigest()[:10]
+    models_info: dict[str, dict[str, object]] = {}
+
+    def train_predict(key: str, train_idx: np.ndarray, predict_idx: np.ndarray) -> np.ndarray:
+        """Classifier on rule labels of IU[train_idx] (+ synthetic) → probabilities on IU[predict_idx]."""
+        path = cache / f"{tag}_{key}"
+        proba_file = path / "oof_proba.npz"
+        if (path / "model.json").is_file():
+            clf = ClassifierLabeler(model=path, n_threads=args.threads)
+        else:
+            train_reports = [reports[i] for i in train_idx] + extra
+            labels = [rule_results[i] for i in train_idx] + extra_results  # the rules' results: weak labels
+            log(f"train {key}: {len(train_reports)} reports")
+            start = time.perf_counter()
+            clf = ClassifierLabeler(**params).fit(train_reports, labels)  # type: ignore[arg-type]
+            clf.save(path)
+            log(f"  done in {time.perf_counter() - start:.0f} s, best epoch {clf.card_['training']['best_epoch']}")
+        card = clf.card_ or {}
+        models_info[key] = {"n_train_reports": card["training_data"]["n_reports"],
+                            "fingerprint_sha256": card["training_data"]["fingerprint_sha256"],
+                            "weights_sha256": card["weights"]["sha256"],
+                            "epochs_run": card["training"]["epochs_run"], "best_epoch": card["training"]["best_epoch"],
+                            "train_seconds": card["training"]["seconds"],
+                            "validation_macro_f1_vs_rules": card["metrics"]["validation"].get("macro_f1")}
+        if proba_file.is_file():
+            data = np.load(proba_file)
+            if np.array_equal(data["idx"], predict_idx):
+                return data["proba"]
+        start = time.perf_counter()
+        proba = clf.predict_proba([reports[i] for i in predict_idx])
+        models_info[key]["predict_reports_per_second"] = round(len(predict_idx) / (time.perf_counter() - start), 1)
+        np.savez(proba_file, idx=predict_idx, proba=proba)
+        return proba
+
+    n, f, s = len(reports), len(obs), len(STATUS_ORDER)
+    clf_p = np.full((n, f, s), np.nan)
+    ft_p = np.full((n, f, s), np.nan)
+    pair_p: dict[tuple[int, int], np.ndarray] = {}  # (excluded k, predicted fold j) -> proba on fold j
+    for k in run_folds:
+        train_idx = np.concatenate([folds[j] for j in range(args.folds) if j != k])
+        clf_p[folds[k]] = train_predict(f"fold{k}", train_idx, folds[k])
+        if args.save_cards is not None:
+            dst = args.save_cards / f"iu-oof-{args.architecture}-fold{k}"
+            dst.mkdir(parents=True, exist_ok=True)
+            for name in ("model.json", "MODEL_CARD.md"):
+                (dst / name).write_bytes((cache / f"{tag}_fold{k}" / name).read_bytes())
+        if not args.no_fine_tune:
+            ft_dir = cache / f"{tag}_fold{k}_ft"
+            ft_file = ft_dir / "oof_proba.npz"
+            if ft_file.is_file():
+                ft_p[folds[k]] = np.load(ft_file)["proba"]
+            else:
+                clf = ClassifierLabeler(model=cache / f"{tag}_fold{k}", n_threads=args.threads)
+                sub = GoldSet(tuple(gold.study_uids[i] for i in train_idx), gold.observations,
+                              gold.values[train_idx], "binary", tuple(gold.texts[i] for i in train_idx),
+                              f"iu-train-folds-{k}")
+                log(f"fine-tune fold{k} on {len(train_idx)} gold reports")
+                clf.fine_tune(sub)
+                clf.save(ft_dir)
+                ft_p[folds[k]] = clf.predict_proba([reports[i] for i in folds[k]])
+                np.savez(ft_file, idx=folds[k], proba=ft_p[folds[k]])
+        if not args.no_stack:
+            for j in range(args.folds):
+                if j == k:
+                    continue
+                a, b = sorted((k, j))
+                if (k, j) in pair_p:
+                    continue
+                pair_train = np.concatenate([folds[x] for x in range(args.folds) if x not in (a, b)])
+                both = np.concatenate([folds[a], folds[b]])
+                proba = train_predict(f"pair{a}{b}", pair_train, both)
+                pair_p[(b, a)] = proba[: len(folds[a])]
+                pair_p[(a, b)] = proba[len(folds[a]):]
+
+    covered = np.concatenate([folds[k] for k in run_folds])
+    covered.sort()
+    systems: dict[str, np.ndarray] = {"rules": np.eye(s)[r_status]}
+    systems["classifier"] = clf_p
+    if not args.no_fine_tune:
+        systems["classifier+gold-ft"] = ft_p
+    systems["ensemble-gate"] = gate_combine(r_status, r_mod, np.nan_to_num(clf_p), trust="fired")[0]
+    systems["ensemble-gate-modifier"] = gate_combine(r_status, r_mod, np.nan_to_num(clf_p), trust="modifier")[0]
+    stack_info = {}
+    if not args.no_stack:
+        st_p = np.full((n, f, s), np.nan)
+        ro_p = np.full((n, f, s), np.nan)
+        uniform = np.full((n, f, s), 1.0 / s)
+        for k in run_folds:
+            tr = np.concatenate([folds[j] for j in range(args.folds) if j != k])
+            feats = np.concatenate([pair_p[(k, j)] for j in range(args.folds) if j != k])
+            mask = np.ones(f, dtype=bool)
+            st = fit_stacker(r_status[tr], r_mod[tr], feats, g[tr], mask, kind="binary", observations=obs)
+            st_p[folds[k]] = stacked_proba(st, r_status[folds[k]], r_mod[folds[k]], clf_p[folds[k]])[0]
+            ro = fit_stacker(r_status[tr], r_mod[tr], uniform[tr], g[tr], mask, kind="binary", observations=obs)
+            ro_p[folds[k]] = stacked_proba(ro, r_status[folds[k]], r_mod[folds[k]], uniform[folds[k]])[0]
+            stack_info[f"fold{k}"] = {"n_train_reports": int(len(tr)),
+                                      "n_constant_observations": sum(1 for m in st.models if m and "constant" in m)}
+        systems["ensemble-stack"] = st_p
+        systems["stack-rules-only (ablation)"] = ro_p
+
+    gsub = GoldSet(tuple(gold.study_uids[i] for i in covered), gold.observations, gold.values[covered], "binary",
+                   None, gold.name)
+    scored: dict[str, dict[str, object]] = {}
+    coded: dict[str, np.ndarray] = {}
+    ref = score_binary(gold, statuses_from_proba(systems["rules"])[:, col], min_support=10)
+    eligible = ref.eligible
+    for name, proba in systems.items():
+        pred = statuses_from_proba(proba[covered])[:, col]
+        sc = score_binary(gsub, pred, min_support=10)
+        f1 = float(sc.f1[eligible].mean())
+        coded[name] = np.isin(pred, [STATUS_ORDER[1], STATUS_ORDER[3]]).astype(int)
+        scored[name] = {"macro_f1": round(f1, 4), "per_observation": {
+            o: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(x), 4),
+                "support": int(sp)}
+            for o, p, r, x, sp in zip(gsub.observations, sc.precision, sc.recall, sc.f1, sc.support)}}
+    for name in systems:
+        if name == "rules":
+            continue
+        scored[name]["vs_rules"] = paired_bootstrap(gsub.values, coded["rules"], coded[name], eligible,
+                                                    args.bootstrap, args.seed)
+        # agreement of the classifier-based systems with the rules' statuses (what they were trained on)
+        agree = (systems[name][covered].argmax(-1) == r_status[covered]).mean()
+        scored[name]["status_agreement_with_rules"] = round(float(agree), 4)
+
+    result = {
+        "gold": f"IU/Open-i reports.csv ({len(gold.study_uids)} reports with MeSH codes), tier core",
+        "convention": "positive or uncertain = coded; macro F1 over observations with >= 10 gold reports "
+                      "(eligible set fixed on all reports)",
+        "protocol": __doc__.split("Protocol")[1].split("Writes")[0].strip(),
+        "engine_version": __version__,
+        "ruleset": {"name": rules.ruleset.name, "version": rules.ruleset.version, "sha256": rules.ruleset.sha256},
+        "classifier_params": params,
+        "folds": {"n_folds": args.folds, "run": run_folds, "n_scored_reports": int(len(covered)),
+                  "assignment_sha256": fold_hash, "sizes": [int(len(x)) for x in folds],
+                  "splitter": f"sklearn KFold(n_splits={args.folds}, shuffle=True, random_state={args.seed})"},
+        "extra_training_text": None if args.no_synthetic else f"synthetic_cxr ({len(extra)} reports, rule labels)",
+        "bootstrap": {"n": args.bootstrap, "seed": args.seed, "implementation": "evaluation/classifier_eval.py"},
+        "systems": scored,
+        "models": models_info,
+        "stacker": stack_info or None,
+        "rules_seconds_iu": round(rules_seconds, 2),
+    }
+    out = args.out / f"classifier_iu_{args.architecture}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"IU 5-fold out-of-fold, {len(covered)} reports scored ({args.architecture}):")
+    for name, sc in scored.items():
+        line = f"  {name:30s} macro F1 = {sc['macro_f1']:.4f}"
+        if "vs_rules" in sc:
+            d = sc["vs_rules"]
+            line += f"   vs rules {d['diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]"
+        print(line)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
