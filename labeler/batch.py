@@ -39,12 +39,13 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from ._parallel import LABEL_VALUES, ChunkOutput, LabelerSpec, WorkerContext, WorkerError, make_executor
+from ._util import chunked
 from ._version import __version__
 from .errors import ConfigError, DataError
 from .export import ExtraColumn, output_format_for, render_results, sidecar_paths, write_json
@@ -100,18 +101,6 @@ class RunSummary:
         d = asdict(self)
         d["reports_per_second"] = round(self.reports_per_second, 1)
         return d
-
-
-def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """Lists of up to ``size`` consecutive items."""
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 # --------------------------------------------------------------------------------------------

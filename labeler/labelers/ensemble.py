@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .._util import chunked
 from .._version import __version__
 from ..errors import ConfigError, ModelError
 from ..gold import GoldSet
@@ -484,13 +485,7 @@ class EnsembleLabeler:
 
     def label(self, reports: Iterable[Report], chunk_size: int = 512) -> Iterator[ReportResult]:
         """One result per report, in order, with the rules' evidence and combined probabilities."""
-        chunk: list[Report] = []
-        for report in reports:
-            chunk.append(report)
-            if len(chunk) >= chunk_size:
-                yield from self._label_chunk(chunk)
-                chunk = []
-        if chunk:
+        for chunk in chunked(reports, chunk_size):
             yield from self._label_chunk(chunk)
 
     def _label_chunk(self, chunk: list[Report]) -> list[ReportResult]:
