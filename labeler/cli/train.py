@@ -29,7 +29,7 @@ def train_command(
     gold: Annotated[Optional[Path], typer.Option(help="Gold file (id, text and one column per observation, named as in the output) to use after weak supervision.")] = None,
     gold_kind: Annotated[str, typer.Option(help="status: cells 1/0/-1/blank | binary: 1 = coded, 0/blank = not.")] = "status",
     gold_use: Annotated[str, typer.Option(help="fine-tune: continue training the classifier on the gold | stack: fit the ensemble's stacker on it (gold reports are left out of the training corpus).")] = "fine-tune",
-    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (default: bigru 30, transformer 3; early stopping decides).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (default: bigru 8, transformer 3; early stopping decides).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: bigru 32, transformer 16).")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Learning rate of the heads (default: bigru 2e-3, transformer 1e-3).")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Transformer window in tokens (default 128); longer reports are split at sentence boundaries, never truncated.")] = None,

@@ -199,6 +199,22 @@ def test_classifier_unfitted_label_says_how_to_fix():
     assert exc.value.code == "not_fitted"
 
 
+def test_classifier_prepare_without_model_is_a_model_error():
+    with pytest.raises(ModelError, match="--model"):
+        ClassifierLabeler().prepare()
+
+
+def test_label_corpus_does_not_turn_a_missing_model_into_row_errors(tmp_path):
+    """A labeler that cannot run at all is a usage error, not one failed row per report."""
+    from labeler.batch import label_corpus
+
+    src = tmp_path / "in.csv"
+    src.write_text("study_uid,text\n1,FINDINGS: No effusion.\n2,FINDINGS: Small effusion.\n", encoding="utf-8")
+    with pytest.raises(ModelError):
+        label_corpus(src, tmp_path / "out.csv", ClassifierLabeler())
+    assert not (tmp_path / "out.csv").exists()
+
+
 @pytest.mark.parametrize("bad", [{"architecture": "cnn"}, {"epochs": 0}, {"class_weight": "inverse"},
                                  {"validation_fraction": 1.0}])
 def test_classifier_rejects_bad_hyperparameters(bad):
