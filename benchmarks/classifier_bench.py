@@ -54,6 +54,9 @@ def bench(architecture: str, reports: list[Report], labels: list, iu: list[Repor
         params["epochs"] = args.epochs
     if architecture == "transformer" and args.freeze_layers:
         params["freeze_layers"] = args.freeze_layers
+    for item in args.param:
+        key, _, value = item.partition("=")
+        params[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
     print(f"[{architecture}] training on {len(reports)} reports ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
 
@@ -97,6 +100,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, = cores)")
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the architecture's)")
     parser.add_argument("--freeze-layers", type=int, default=0)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="another ClassifierLabeler parameter (JSON value), e.g. batch_size=64; repeatable")
     parser.add_argument("--batch-size", type=int, default=64, help="inference batch size")
     parser.add_argument("--n-label", type=int, default=0, help="label only this many IU reports (0: all)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")

@@ -20,9 +20,10 @@ Protocol (no human code of a held-out fold is ever used to train anything scored
   than k and j (nested, so they are out-of-fold like the held-out fold's), so fold k's text and
   codes never reach it. ``stack-rules-only`` is the same stacker without classifier features (an
   ablation: what the gold's coding convention alone is worth).
-* Differences to the rules: paired bootstrap over reports (``--bootstrap`` resamples, seeded),
-  95 % percentile interval of the macro-F1 difference, observation set fixed to the full data's.
-  (The bootstrap is implemented here until ``labeler.evaluate`` has a paired bootstrap.)
+* Scores and differences to the rules: ``labeler.metrics`` (what ``labeler evaluate`` uses), coded
+  F1 macro-averaged over observations with >= 10 gold reports; one set of report resamples
+  (``--bootstrap``, seeded) shared by all systems, so each difference is paired; 95 % percentile
+  intervals and the paired-bootstrap p-value.
 
 Writes ``evaluation/results/classifier_iu_<architecture>.json`` (numbers, fold and model
 fingerprints, timings; no report text). Trained models and out-of-fold probabilities are cached
@@ -45,8 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labeler import Report, RuleLabeler, __version__  # noqa: E402
-from labeler.evaluate import score_binary  # noqa: E402
 from labeler.gold import GoldSet, load_iu_mesh_gold  # noqa: E402
+from labeler.metrics import compare_arrays, score_arrays  # noqa: E402
 from labeler.labelers.classifier import ClassifierLabeler  # noqa: E402
 from labeler.labelers.ensemble import fit_stacker, gate_combine, rule_arrays, stacked_proba  # noqa: E402
 from labeler.vocab import STATUS_ORDER  # noqa: E402
@@ -54,43 +55,6 @@ from labeler.vocab import STATUS_ORDER  # noqa: E402
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def statuses_from_proba(proba: np.ndarray) -> np.ndarray:
-    idx = proba.argmax(-1)
-    return np.array(STATUS_ORDER, dtype=object)[idx]
-
-
-def macro_f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    denom = 2 * tp + fp + fn
-    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0).mean(axis=-1)
-
-
-def paired_bootstrap(gold: np.ndarray, coded_a: np.ndarray, coded_b: np.ndarray, eligible: np.ndarray,
-                     n_boot: int, seed: int) -> dict[str, float]:
-    """Macro-F1(b) - macro-F1(a) on report resamples: observed difference, 95 % CI, P(diff <= 0)."""
-    rng = np.random.default_rng(seed)
-    g = gold[:, eligible].astype(np.float64)
-    a = coded_a[:, eligible].astype(np.float64)
-    b = coded_b[:, eligible].astype(np.float64)
-    n = len(g)
-    diffs = np.empty(n_boot)
-    for i in range(n_boot):
-        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-        f = []
-        for pred in (a, b):
-            tp = w @ (g * pred)
-            fp = w @ ((1 - g) * pred)
-            fn = w @ (g * (1 - pred))
-            f.append(macro_f1_from_counts(tp, fp, fn))
-        diffs[i] = f[1] - f[0]
-    ones = np.ones(n)
-    obs = []
-    for pred in (a, b):
-        obs.append(macro_f1_from_counts(ones @ (g * pred), ones @ ((1 - g) * pred), ones @ (g * (1 - pred))))
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return {"diff": round(float(obs[1] - obs[0]), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)],
-            "p_le_0": round(float((diffs <= 0).mean()), 4), "n_boot": n_boot}
 
 
 def load_synthetic(path: Path) -> list[Report]:
@@ -121,6 +85,8 @@ def main() -> int:
     parser.add_argument("--no-fine-tune", action="store_true", help="Skip classifier + gold fine-tuning.")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--freeze-layers", type=int, default=0)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="another ClassifierLabeler parameter (JSON value), e.g. batch_size=64; repeatable")
     parser.add_argument("--save-cards", type=Path, default=None,
                         help="Copy the outer-fold model cards (JSON + Markdown, no weights) here.")
     args = parser.parse_args()
@@ -162,6 +128,9 @@ def main() -> int:
         params["epochs"] = args.epochs
     if args.architecture == "transformer":
         params["freeze_layers"] = args.freeze_layers
+    for item in args.param:
+        key, _, value = item.partition("=")
+        params[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
     tag = hashlib.sha256(json.dumps([params, args.no_synthetic, fold_hash], sort_keys=True).encode()).hexdigest()[:10]
     models_info: dict[str, dict[str, object]] = {}
 
@@ -262,34 +231,35 @@ def main() -> int:
         systems["ensemble-stack"] = st_p
         systems["stack-rules-only (ablation)"] = ro_p
 
-    gsub = GoldSet(tuple(gold.study_uids[i] for i in covered), gold.observations, gold.values[covered], "binary",
-                   None, gold.name)
+    # Scores and paired differences with labeler.metrics (the code behind `labeler evaluate`): one
+    # set of report resamples shared by every system, so each difference to the rules is paired.
+    gold_covered = gold.values[covered]
+    names_ = list(systems)
+    codes = [systems[name][covered].argmax(-1)[:, col] for name in names_]  # status codes, STATUS_ORDER
+    scores, reps = score_arrays(gold_covered, codes, "binary", n_bootstrap=args.bootstrap, seed=args.seed,
+                                min_support=10)
+    comparisons = {c.other: c for c in compare_arrays(gold_covered, codes, scores, reps, reference=0)}
     scored: dict[str, dict[str, object]] = {}
-    coded: dict[str, np.ndarray] = {}
-    ref = score_binary(gold, statuses_from_proba(systems["rules"])[:, col], min_support=10)
-    eligible = ref.eligible
-    for name, proba in systems.items():
-        pred = statuses_from_proba(proba[covered])[:, col]
-        sc = score_binary(gsub, pred, min_support=10)
-        f1 = float(sc.f1[eligible].mean())
-        coded[name] = np.isin(pred, [STATUS_ORDER[1], STATUS_ORDER[3]]).astype(int)
-        scored[name] = {"macro_f1": round(f1, 4), "per_observation": {
+    for li, name in enumerate(names_):
+        t = scores[li].tasks["coded"]
+        macro = t.averages["macro"]["f1"]
+        scored[name] = {"macro_f1": round(macro.value, 4),
+                        "macro_f1_ci95": [round(macro.low, 4), round(macro.high, 4)],
+                        "per_observation": {
             o: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(x), 4),
-                "support": int(sp)}
-            for o, p, r, x, sp in zip(gsub.observations, sc.precision, sc.recall, sc.f1, sc.support)}}
-    for name in systems:
-        if name == "rules":
-            continue
-        scored[name]["vs_rules"] = paired_bootstrap(gsub.values, coded["rules"], coded[name], eligible,
-                                                    args.bootstrap, args.seed)
-        # agreement of the classifier-based systems with the rules' statuses (what they were trained on)
-        agree = (systems[name][covered].argmax(-1) == r_status[covered]).mean()
-        scored[name]["status_agreement_with_rules"] = round(float(agree), 4)
+                "support": int(tp + fn)}
+            for o, p, r, x, tp, fn in zip(gold.observations, t.precision, t.recall, t.f1, t.tp, t.fn)}}
+        if li in comparisons:
+            est, p_value = comparisons[li].metrics["coded.f1"].averages["macro"]
+            scored[name]["vs_rules"] = {"diff": round(est.value, 4), "ci95": [round(est.low, 4), round(est.high, 4)],
+                                        "p_bootstrap": round(p_value, 4), "n_boot": args.bootstrap}
+            # agreement of the classifier-based systems with the rules' statuses (what they were trained on)
+            agree = (systems[name][covered].argmax(-1) == r_status[covered]).mean()
+            scored[name]["status_agreement_with_rules"] = round(float(agree), 4)
 
     result = {
         "gold": f"IU/Open-i reports.csv ({len(gold.study_uids)} reports with MeSH codes), tier core",
-        "convention": "positive or uncertain = coded; macro F1 over observations with >= 10 gold reports "
-                      "(eligible set fixed on all reports)",
+        "convention": "positive or uncertain = coded; macro F1 over observations with >= 10 gold reports",
         "protocol": __doc__.split("Protocol")[1].split("Writes")[0].strip(),
         "engine_version": __version__,
         "ruleset": {"name": rules.ruleset.name, "version": rules.ruleset.version, "sha256": rules.ruleset.sha256},
@@ -298,7 +268,8 @@ def main() -> int:
                   "assignment_sha256": fold_hash, "sizes": [int(len(x)) for x in folds],
                   "splitter": f"sklearn KFold(n_splits={args.folds}, shuffle=True, random_state={args.seed})"},
         "extra_training_text": None if args.no_synthetic else f"synthetic_cxr ({len(extra)} reports, rule labels)",
-        "bootstrap": {"n": args.bootstrap, "seed": args.seed, "implementation": "evaluation/classifier_eval.py"},
+        "bootstrap": {"n": args.bootstrap, "seed": args.seed, "implementation": "labeler.metrics.score_arrays / "
+                      "compare_arrays (percentile interval, paired over the same report resamples)"},
         "systems": scored,
         "models": models_info,
         "stacker": stack_info or None,
@@ -311,7 +282,7 @@ def main() -> int:
         line = f"  {name:30s} macro F1 = {sc['macro_f1']:.4f}"
         if "vs_rules" in sc:
             d = sc["vs_rules"]
-            line += f"   vs rules {d['diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]"
+            line += f"   vs rules {d['diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] p={d['p_bootstrap']:.3f}"
         print(line)
     print(f"wrote {out}")
     return 0

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from labeler import Report, RuleLabeler, __version__  # noqa: E402
 from labeler.gold import load_iu_mesh_gold  # noqa: E402
 from labeler.noise import calibration  # noqa: E402
-from labeler.noise_audit import CODED_GROUPS, NoiseConfig, audit_corpus, calibrate_on_gold  # noqa: E402
+from labeler.noise_audit import CODED_GROUPS, DEFAULT_MODELS, NoiseConfig, audit_corpus, calibrate_on_gold  # noqa: E402
 from labeler.vocab import ABSTAIN, CODED_CLASSES, UNCERTAIN_CLASS  # noqa: E402
 
 
@@ -66,6 +66,8 @@ def main() -> int:
     parser.add_argument("--n-bootstrap", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=100)
+    parser.add_argument("--model-signals", default=",".join(DEFAULT_MODELS),
+                        help="trainable labelers cross-fitted as signals, comma-separated (e.g. baseline.tfidf,classifier)")
     args = parser.parse_args()
     if not args.corpora.is_dir():
         print(f"shared corpora not found at {args.corpora}", file=sys.stderr)
@@ -74,7 +76,8 @@ def main() -> int:
     gold = load_iu_mesh_gold(args.corpora / "iu" / "reports.csv", args.corpora / "iu" / "mesh_to_chexpert.tsv")
     labeler = RuleLabeler()
     reports = [Report(u, t) for u, t in zip(gold.study_uids, gold.texts)]
-    cfg = NoiseConfig(n_bootstrap=args.n_bootstrap, seed=args.seed)
+    models = tuple(m.strip() for m in args.model_signals.split(",") if m.strip())
+    cfg = NoiseConfig(models=models, n_bootstrap=args.n_bootstrap, seed=args.seed)
     start = time.perf_counter()
     audit, _ = audit_corpus(reports, labeler, cfg)
     seconds = time.perf_counter() - start
