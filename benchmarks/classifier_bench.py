@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labeler import Report, RuleLabeler, __version__  # noqa: E402
+from labeler.cli.label import parse_params  # noqa: E402
 from labeler.ingest import IngestOptions, read_reports  # noqa: E402
 from labeler.labelers.classifier import ClassifierLabeler  # noqa: E402
 from labeler.records import RowError  # noqa: E402
@@ -54,9 +55,7 @@ def bench(architecture: str, reports: list[Report], labels: list, iu: list[Repor
         params["epochs"] = args.epochs
     if architecture == "transformer" and args.freeze_layers:
         params["freeze_layers"] = args.freeze_layers
-    for item in args.param:
-        key, _, value = item.partition("=")
-        params[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
+    params.update(parse_params(args.param))  # the CLI's --param KEY=VALUE parser
     print(f"[{architecture}] training on {len(reports)} reports ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
 

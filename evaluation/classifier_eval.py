@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labeler import Report, RuleLabeler, __version__  # noqa: E402
+from labeler.cli.label import parse_params  # noqa: E402
 from labeler.gold import GoldSet, load_iu_mesh_gold  # noqa: E402
 from labeler.metrics import compare_arrays, score_arrays  # noqa: E402
 from labeler.labelers.classifier import ClassifierLabeler  # noqa: E402
@@ -128,9 +129,7 @@ def main() -> int:
         params["epochs"] = args.epochs
     if args.architecture == "transformer":
         params["freeze_layers"] = args.freeze_layers
-    for item in args.param:
-        key, _, value = item.partition("=")
-        params[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
+    params.update(parse_params(args.param))  # the CLI's --param KEY=VALUE parser
     tag = hashlib.sha256(json.dumps([params, args.no_synthetic, fold_hash], sort_keys=True).encode()).hexdigest()[:10]
     models_info: dict[str, dict[str, object]] = {}
 

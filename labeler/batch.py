@@ -45,12 +45,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._parallel import LABEL_VALUES, ChunkOutput, LabelerSpec, WorkerContext, WorkerError, make_executor
-from ._util import chunked
+from ._util import chunked, file_sha256
 from ._version import __version__
 from .errors import ConfigError, DataError
 from .export import ExtraColumn, output_format_for, render_results, sidecar_paths, write_json
 from .ingest import IngestOptions, detect_format, input_files, read_reports
-from .labelers.base import Labeler
+from .labelers.base import Labeler, check_fitted
 from .records import Report, RowError
 
 __all__ = ["RunSummary", "label_corpus", "chunked", "LabelerSpec", "WorkerError", "ENGINES", "parts_dir"]
@@ -197,14 +197,10 @@ def _sha256(data: bytes) -> str:
 
 
 def _file_sha256(path: Path) -> str | None:
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        return file_sha256(path)
     except OSError:
         return None
-    return h.hexdigest()
 
 
 class _Manifest:
@@ -627,6 +623,14 @@ def label_corpus(
 
     spec = labeler
     lab = labeler.build() if isinstance(labeler, LabelerSpec) else labeler
+    check_fitted(lab)  # before any output exists, whichever process labels
+    setup_seconds = 0.0
+    if engine == "local" and n_workers <= 1:
+        t_setup = time.perf_counter()
+        prepare = getattr(lab, "prepare", None)
+        if callable(prepare):
+            prepare()  # build compiled state now, so it is not counted as labeling time
+        setup_seconds = time.perf_counter() - t_setup
     extra = tuple(extra_columns)
     info = lab.info()
     observations = tuple(lab.observations)
@@ -645,7 +649,7 @@ def label_corpus(
     })
 
     summary = RunSummary(str(input_path), str(out), fmt, meta_file=str(layout.side["meta"]), engine=engine,
-                         workers=n_workers)
+                         workers=n_workers, setup_seconds=setup_seconds)
     if not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     state = _prepare(layout, fingerprint, overwrite, resume)
@@ -669,12 +673,6 @@ def label_corpus(
         "python": platform.python_version(),
     }
     ctx = WorkerContext(fmt, observations, names, extra, provenance)
-    if engine == "local" and n_workers <= 1:
-        t_setup = time.perf_counter()
-        prepare = getattr(lab, "prepare", None)
-        if callable(prepare):
-            prepare()  # build compiled state now, so it is not counted as labeling time
-        summary.setup_seconds = time.perf_counter() - t_setup
     totals = _Totals(list(names))
     n_chunks, resumed = _run(layout, manifest, Path(input_path), opts, chunk_size, ctx, lab, spec, engine,
                              n_workers, scheduler, totals, on_progress)

@@ -8,7 +8,6 @@ The evaluator aligns them to the gold by id (:func:`labeler.evaluate.align`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._util import file_sha256
 from ._version import __version__
 from .errors import ConfigError, DataError
 from .gold import GoldSet, _check_ids, _decode_columns, normalize_name, read_table, table_columns
@@ -301,15 +301,6 @@ def _load_engine_jsonl(path: Path, name: str, observations: Sequence[str] | None
     notes = [f"labels not scored: {ignored}"] if ignored else []
     return Predictions(name, tuple(ids), tuple(n for _, n in pairs), values, evidence, provenance or {}, str(path),
                        tuple(notes), sha256=file_sha256(path))
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (what evaluation reports record for gold and labels files)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _file_provenance(path: Path) -> dict[str, Any]:

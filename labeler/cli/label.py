@@ -16,10 +16,10 @@ from ..batch import LabelerSpec, RunSummary, label_corpus
 from ..errors import ConfigError, ExitCode
 from ..export import output_format_for, probability_columns
 from ..ingest import IngestOptions, input_size
-from ..labelers.base import Labeler
+from ..labelers.base import REGISTRY
 from . import app, err_console, setup_logging
 
-__all__ = ["label_command", "build_labeler", "labeler_params", "labeler_spec", "parse_params", "print_summary"]
+__all__ = ["label_command", "labeler_params", "labeler_spec", "parse_params", "print_summary"]
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -61,15 +61,6 @@ def labeler_spec(name: str, rules: Path | None, sections: str | None, model: Pat
                  extra: dict[str, Any] | None = None) -> LabelerSpec:
     """The (name, parameters) of a labeler from command-line options; workers rebuild it from this."""
     return LabelerSpec(name, labeler_params(rules, sections, model, extra))
-
-
-def build_labeler(name: str, rules: Path | None, sections: str | None, model: Path | None,
-                  extra: dict[str, Any] | None = None) -> Labeler:
-    """A labeler from command-line options (``--labeler``, ``--rules``, ``--sections``, ``--model``, ``--param``)."""
-    try:
-        return labeler_spec(name, rules, sections, model, extra).build()
-    except TypeError as exc:  # an option this labeler does not take
-        raise ConfigError(f"labeler {name!r}: {exc}", code="bad_param") from None
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -140,11 +131,12 @@ def label_command(
         encoding=encoding,
     )
     spec = labeler_spec(labeler, rules, sections, model, parse_params(param))
-    lab = build_labeler(labeler, rules, sections, model, parse_params(param))  # fail early on a bad model/option
-    if labeler != "rules" and callable(getattr(lab, "prepare", None)):
-        lab.prepare()  # e.g. a classifier without --model: a usage error before any output is written
+    in_process = workers == 1 and engine == "local"
+    # Built here only when this process labels (label_corpus otherwise builds it once, before any output).
+    lab = spec.build() if in_process or with_confidence else None
     if probabilities is None:
-        probabilities = bool(getattr(lab, "probabilistic", False)) and output_format_for(output, format) != "csv"
+        probabilities = (bool(getattr(REGISTRY.get(labeler), "probabilistic", False))
+                         and output_format_for(output, format) != "csv")
     command = "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     extra: list[Any] = list(probability_columns()) if probabilities else []
     if with_confidence:
@@ -158,11 +150,10 @@ def label_command(
                                   scheduler=scheduler, extra_columns=extra)
     try:
         if quiet:
-            summary = label_corpus(input, output, spec if workers != 1 or engine != "local" else lab, **kwargs)
+            summary = label_corpus(input, output, lab if in_process else spec, **kwargs)
         else:
             with _progress_bar(input) as on_progress:
-                summary = label_corpus(input, output, spec if workers != 1 or engine != "local" else lab,
-                                       on_progress=on_progress, **kwargs)
+                summary = label_corpus(input, output, lab if in_process else spec, on_progress=on_progress, **kwargs)
     except KeyboardInterrupt:
         err_console().print("interrupted: committed chunks are kept; rerun the same command with --resume")
         raise

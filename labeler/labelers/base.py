@@ -10,6 +10,7 @@ now instead of on the first ``label`` call, so batch runs can time setup apart f
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,11 +18,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..records import Report, ReportResult
 from ..vocab import STATUS_ORDER
 
-__all__ = ["Labeler", "LabelerInfo", "REGISTRY", "register", "make_labeler", "results_to_proba", "config_hash"]
+__all__ = ["Labeler", "LabelerInfo", "REGISTRY", "register", "make_labeler", "results_to_proba", "config_hash",
+           "check_fitted"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,14 @@ def make_labeler(name: str, **params: Any) -> Labeler:
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY)) or "none"
         raise ConfigError(f"unknown labeler {name!r} (known: {known})", code="unknown_labeler")
-    return REGISTRY[name](**params)
+    factory = REGISTRY[name]
+    try:
+        inspect.signature(factory).bind(**params)
+    except TypeError as exc:  # an option this labeler does not take (e.g. --param of another labeler)
+        raise ConfigError(f"labeler {name!r}: {exc}", code="bad_param") from None
+    except ValueError:  # pragma: no cover - a factory without an introspectable signature
+        pass
+    return factory(**params)
 
 
 def config_hash(params: dict[str, Any]) -> str:
@@ -103,3 +112,17 @@ def results_to_proba(results: Sequence[ReportResult], observations: Sequence[str
             else:
                 out[i, j, index[lab.status]] = 1.0
     return out
+
+
+def check_fitted(labeler: Any) -> None:
+    """Raise :class:`ModelError` when a trainable labeler has no model (``is_fitted`` is False).
+
+    Called before a run writes anything: a labeler that cannot label is a usage error, not one
+    failed row per report. Labelers without an ``is_fitted`` attribute (rules) always pass.
+
+    >>> check_fitted(object())
+    """
+    if getattr(labeler, "is_fitted", True) is False:
+        name = getattr(labeler, "name", type(labeler).__name__)
+        raise ModelError(f"labeler {name!r} has no trained model: pass --model <model dir> (model=... in Python; "
+                         "train one with 'labeler train') or call fit() first", code="not_fitted")

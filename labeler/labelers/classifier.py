@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util import chunked, sha256_file
+from .._util import chunked, file_sha256
 from .._version import __version__
 from ..errors import ConfigError, ModelError
 from ..gold import GoldSet
@@ -348,12 +348,6 @@ class ClassifierLabeler:
     @property
     def is_fitted(self) -> bool:
         return self.net_ is not None
-
-    def prepare(self) -> ClassifierLabeler:
-        """Check that there is a model to label with (raises :class:`ModelError` otherwise); returns self."""
-        if not self.is_fitted:
-            raise ModelError(_NOT_FITTED, code="not_fitted")
-        return self
 
     def _sections_for_text(self) -> Sequence[str] | None:
         if self.card_ is not None:
@@ -885,7 +879,7 @@ class ClassifierLabeler:
         if self.card_["architecture"] == "bigru":
             (out / VOCAB_FILE).write_text(json.dumps(self.featurizer_.vocab.to_list(), ensure_ascii=False) + "\n",
                                           encoding="utf-8")
-            files[VOCAB_FILE] = sha256_file(out / VOCAB_FILE)
+            files[VOCAB_FILE] = file_sha256(out / VOCAB_FILE)
         else:
             enc_dir = out / ENCODER_DIR
             enc_dir.mkdir(exist_ok=True)
@@ -947,12 +941,12 @@ class ClassifierLabeler:
         if not weights.is_file():
             raise ModelError(f"weights file missing: {weights} (weights are not kept in git; copy or retrain them)",
                              code="weights_missing")
-        if sha256_file(weights) != card["weights"]["sha256"]:
+        if file_sha256(weights) != card["weights"]["sha256"]:
             raise ModelError(f"weights {weights} do not match the sha256 in {CARD_JSON} (corrupt or replaced file)",
                              code="weights_corrupt")
         for name, digest in (card.get("files") or {}).items():
             f = path / name
-            if not f.is_file() or sha256_file(f) != digest:
+            if not f.is_file() or file_sha256(f) != digest:
                 raise ModelError(f"{f} is missing or does not match its sha256 in {CARD_JSON}", code="model_corrupt")
         torch = require_torch()
         hp = card["hyperparameters"]

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util import sha256_file
+from .._util import file_sha256
 from .._version import __version__
 from ..errors import ConfigError, ModelError
 from ..records import Report
@@ -736,7 +736,7 @@ class TopicModel:
                      alpha=np.asarray(self.lda_.alpha, dtype=np.float64),
                      eta=np.asarray(self.lda_.eta, dtype=np.float64),
                      numdocs=np.asarray([state.numdocs], dtype=np.int64))
-        files = {name: sha256_file(tmp / name) for name in _FILES}
+        files = {name: file_sha256(tmp / name) for name in _FILES}
         sha = hashlib.sha256("".join(files[n] for n in _FILES).encode()).hexdigest()
         manifest = self._manifest(files, sha)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -787,7 +787,7 @@ class TopicModel:
             f = d / name
             if not f.is_file():
                 raise ModelError(f"{d}: {name} is missing", code="model_corrupt")
-            if sha256_file(f) != digest:
+            if file_sha256(f) != digest:
                 raise ModelError(f"{d}: {name} does not match its sha256 in manifest.json (modified or corrupt)",
                                  code="model_corrupt")
         engine_major = str(manifest.get("engine_version", "0")).split(".")[0]

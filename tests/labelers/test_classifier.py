@@ -199,20 +199,23 @@ def test_classifier_unfitted_label_says_how_to_fix():
     assert exc.value.code == "not_fitted"
 
 
-def test_classifier_prepare_without_model_is_a_model_error():
+def test_check_fitted_refuses_a_classifier_without_model():
+    from labeler.labelers.base import check_fitted
+
     with pytest.raises(ModelError, match="--model"):
-        ClassifierLabeler().prepare()
+        check_fitted(ClassifierLabeler())
 
 
-def test_label_corpus_does_not_turn_a_missing_model_into_row_errors(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_label_corpus_does_not_turn_a_missing_model_into_row_errors(tmp_path, workers):
     """A labeler that cannot run at all is a usage error, not one failed row per report."""
-    from labeler.batch import label_corpus
+    from labeler.batch import LabelerSpec, label_corpus
 
     src = tmp_path / "in.csv"
     src.write_text("study_uid,text\n1,FINDINGS: No effusion.\n2,FINDINGS: Small effusion.\n", encoding="utf-8")
     with pytest.raises(ModelError):
-        label_corpus(src, tmp_path / "out.csv", ClassifierLabeler())
-    assert not (tmp_path / "out.csv").exists()
+        label_corpus(src, tmp_path / "out.csv", LabelerSpec("classifier", {}), workers=workers)
+    assert list(tmp_path.iterdir()) == [src]  # no output, no parts folder
 
 
 @pytest.mark.parametrize("bad", [{"architecture": "cnn"}, {"epochs": 0}, {"class_weight": "inverse"},
