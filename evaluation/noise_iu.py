@@ -163,7 +163,7 @@ def main() -> int:
     # 3. review list ---------------------------------------------------------------------------------
     sus = audit.suspicion[:, eligible]
     w = wrong[:, eligible]
-    rep_sus = 1.0 - np.prod(np.clip(conf, 0, 1), axis=1)
+    rep_sus = audit.report_suspicion_among([o for o, e in zip(audit.observations, eligible) if e])
     rep_wrong = w.any(axis=1)
     k = args.top
     p_lab = precision_at(sus.ravel(), w.ravel(), k)
@@ -178,8 +178,9 @@ def main() -> int:
         "labels": {"what": "top (report, observation) labels by suspicion = 1 - confidence",
                    "precision": _r(p_lab), "base_rate": _r(float(w.mean())),
                    "lift": _r(p_lab / max(float(w.mean()), 1e-12), 2)},
-        "reports": {"what": "top reports by P(any label wrong) = 1 - prod(confidence); a report is wrong when any "
-                            "of its labels disagrees with the codes",
+        "reports": {"what": "top reports by P(any label wrong) = 1 - prod(confidence) over the primary observations "
+                            "(No Finding is derived from them); a report is wrong when any of its labels, No Finding "
+                            "included, disagrees with the codes",
                     "precision": _r(p_rep), "base_rate": _r(float(rep_wrong.mean())),
                     "lift": _r(p_rep / max(float(rep_wrong.mean()), 1e-12), 2)},
         "target": "precision >= 5x the base rate",

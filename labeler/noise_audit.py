@@ -116,6 +116,11 @@ class NoiseConfig:
     min_class_count : int, default=10
         A class given fewer times gets a "tiny class" warning (and confident learning leaves out
         classes given fewer than 5 times).
+    pool_models : bool, default=True
+        Each label's confidence from the label model's posterior averaged with the out-of-fold
+        probabilities of every model signal (a linear opinion pool of estimators of the same
+        quantity); ``False``: the label model's posterior alone. The noise rates always come from
+        the label model.
     seed : int, default=0
         Seeds the folds, the trained labelers and the bootstrap.
     """
@@ -126,6 +131,7 @@ class NoiseConfig:
     n_bootstrap: int = 200
     confidence_level: float = 0.95
     min_class_count: int = 10
+    pool_models: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -152,7 +158,7 @@ class NoiseConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"rule_signals": list(self.rule_signals), "models": list(self.models), "n_splits": self.n_splits,
                 "n_bootstrap": self.n_bootstrap, "confidence_level": self.confidence_level,
-                "min_class_count": self.min_class_count, "seed": self.seed}
+                "min_class_count": self.min_class_count, "pool_models": self.pool_models, "seed": self.seed}
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -279,7 +285,8 @@ class NoiseAudit:
     confidence : ndarray of shape (N, F)
         Probability that each emitted label is right (its class: negative / positive / uncertain).
     posteriors : ndarray of shape (N, F, K)
-        Label-model probabilities of the true class.
+        Probabilities of the true class: the label model's posterior, averaged with the model
+        signals' out-of-fold probabilities when ``config.pool_models``.
     cl_issue : ndarray of bool, shape (N, F)
         Labels confident learning flags.
     per_observation : tuple of ObservationNoise
@@ -287,6 +294,9 @@ class NoiseAudit:
     provenance : dict
     calibrated : bool
         True when ``confidence`` was recalibrated on gold (:func:`calibrate_on_gold`).
+    derived : tuple of str
+        Observations the ruleset derives from the others (No Finding): left out of the report-level
+        score, which their own labels would count twice.
     """
 
     signals: SignalMatrix
@@ -299,6 +309,7 @@ class NoiseAudit:
     provenance: dict[str, Any] = field(default_factory=dict)
     calibrated: bool = False
     gold: dict[str, Any] | None = None
+    derived: tuple[str, ...] = ()
 
     @property
     def study_uids(self) -> tuple[str, ...]:
@@ -315,8 +326,20 @@ class NoiseAudit:
 
     @property
     def report_suspicion(self) -> np.ndarray:
-        """Probability that at least one label of a report is wrong (labels taken as independent), shape (N,)."""
-        return 1.0 - np.prod(np.clip(self.confidence, 0.0, 1.0), axis=1)
+        """Probability that at least one label of a report is wrong, shape (N,).
+
+        Over the primary observations, labels taken as independent. A derived observation (No
+        Finding) is a function of the others: its label is wrong when one of theirs is, so
+        multiplying its confidence in would count the same evidence twice.
+        """
+        return self.report_suspicion_among()
+
+    def report_suspicion_among(self, observations: Sequence[str] | None = None) -> np.ndarray:
+        """:attr:`report_suspicion` counting only the labels of ``observations`` (``None``: all)."""
+        cols = (list(range(len(self.observations))) if observations is None
+                else [self.observations.index(o) for o in observations])
+        primary = [j for j in cols if self.observations[j] not in set(self.derived)] or cols
+        return 1.0 - np.prod(np.clip(self.confidence[:, primary], 0.0, 1.0), axis=1)
 
     def most_likely(self) -> np.ndarray:
         """Most probable true class per report and observation, shape (N, F)."""
@@ -340,7 +363,8 @@ class NoiseAudit:
         ----------
         by : {"label", "report", "observation"}, default="label"
             ``label``: every (report, observation) by its suspicion; ``report``: reports by the
-            probability that any of their labels is wrong, each report's labels together;
+            probability that any of their labels is wrong (:attr:`report_suspicion`), each
+            report's labels together;
             ``observation``: grouped by observation (output order), each group by suspicion.
         top : int, default=None
             At most this many labels (``label``, per observation for ``observation``) or reports
@@ -370,7 +394,7 @@ class NoiseAudit:
                 rows = rows[np.argsort(-sus[rows, j], kind="stable")]
                 out += [(int(i), j) for i in (rows[:top] if top is not None else rows)]
         else:
-            rep = 1.0 - np.prod(np.clip(self.confidence[:, cols], 0, 1), axis=1)
+            rep = self.report_suspicion_among([self.observations[j] for j in cols])
             order = np.argsort(-rep, kind="stable")
             n_reports = 0
             for i in order:
@@ -404,6 +428,13 @@ class NoiseAudit:
             })
         return rows
 
+    def _confidence_source(self) -> str:
+        if self.calibrated:
+            return ", recalibrated on gold"
+        if self.config.pool_models and self.signals.pred_probs:
+            return ", from the label model averaged with the model signals' out-of-fold probabilities (no gold)"
+        return ", from the label model (no gold)"
+
     def to_dict(self) -> dict[str, Any]:
         """The ``<out>.noise.json`` document (numbers and ids only, no report text)."""
         return {
@@ -412,7 +443,7 @@ class NoiseAudit:
                 "classes": list(NOISE_CLASSES),
                 "confidence": "probability that the emitted label's class (negative = absent or not mentioned, "
                               "positive, uncertain) is the report's true one"
-                              + (", recalibrated on gold" if self.calibrated else ", from the label model (no gold)"),
+                              + self._confidence_source(),
                 "joint": "joint[i][j] = P(label = i, true = j)",
                 "noise_matrix": "noise_matrix[i][j] = P(label = i | true = j) (cleanlab)",
                 "inverse_noise_matrix": "inverse_noise_matrix[i][j] = P(true = i | label = j) (cleanlab)",
@@ -519,7 +550,7 @@ def _have_cleanlab() -> bool:
 
 
 def audit_signals(matrix: SignalMatrix, names: Sequence[str] | None = None, config: NoiseConfig | None = None,
-                  *, provenance: dict[str, Any] | None = None) -> NoiseAudit:
+                  *, provenance: dict[str, Any] | None = None, derived: Sequence[str] = ()) -> NoiseAudit:
     """Fit the label model and confident learning per observation; confidences and noise estimates.
 
     Parameters
@@ -530,6 +561,8 @@ def audit_signals(matrix: SignalMatrix, names: Sequence[str] | None = None, conf
     config : NoiseConfig, default=None
     provenance : dict, default=None
         Engine / labeler / ruleset identity, copied into :meth:`NoiseAudit.to_dict`.
+    derived : sequence of str, default=()
+        Observations derived from the others (see :attr:`NoiseAudit.derived`).
     """
     cfg = config or NoiseConfig()
     names = tuple(names or matrix.observations)
@@ -552,8 +585,17 @@ def audit_signals(matrix: SignalMatrix, names: Sequence[str] | None = None, conf
         est = estimate_noise(labels, L, k, pred_probs=pp, n_bootstrap=cfg.n_bootstrap,
                              confidence_level=cfg.confidence_level, seed=cfg.seed, labels_in_model=False)
         fit = est.extras["label_model"]
-        confidence[:, j] = np.clip(est.extras["confidence"], 0.0, 1.0)
-        posteriors[:, j, :] = est.extras["posteriors"]
+        post = np.asarray(est.extras["posteriors"], dtype=np.float64)
+        if cfg.pool_models and matrix.pred_probs:
+            # linear opinion pool: the label model and each model signal estimate the same
+            # P(true class); averaging them is better calibrated and ranks errors better than
+            # either alone (evaluation/noise_iu.py)
+            post = np.mean([post] + [np.asarray(p[:, j, :], dtype=np.float64) for p in matrix.pred_probs.values()],
+                           axis=0)
+            confidence[:, j] = np.clip(post[np.arange(n), labels], 0.0, 1.0)
+        else:
+            confidence[:, j] = np.clip(est.extras["confidence"], 0.0, 1.0)
+        posteriors[:, j, :] = post
         cl = est.extras.get("confident_learning")
         n_issues = 0
         if pp is not None:
@@ -576,7 +618,8 @@ def audit_signals(matrix: SignalMatrix, names: Sequence[str] | None = None, conf
         warns = _warnings(est, cl, excess, n_covote, fit.converged, cfg.min_class_count)
         per_obs.append(ObservationNoise(obs, names[j], est, est.collapse(CODED_GROUPS), cl, signals, tuple(warns),
                                         n_issues, excess))
-    return NoiseAudit(matrix, names, confidence, posteriors, cl_issue, tuple(per_obs), cfg, dict(provenance or {}))
+    return NoiseAudit(matrix, names, confidence, posteriors, cl_issue, tuple(per_obs), cfg, dict(provenance or {}),
+                      derived=tuple(o for o in derived if o in matrix.observations))
 
 
 def audit_provenance(rule_labeler: Any, config: NoiseConfig) -> dict[str, Any]:
@@ -612,7 +655,8 @@ def audit_corpus(reports: Iterable[Report], rule_labeler: Any, config: NoiseConf
     matrix, results = collect_signals(list(reports), rule_labeler, cfg, on_progress=on_progress)
     ruleset = getattr(rule_labeler, "ruleset", None)
     names = [ruleset.display_name(o) for o in matrix.observations] if ruleset is not None else None
-    audit = audit_signals(matrix, names, cfg, provenance=audit_provenance(rule_labeler, cfg))
+    derived = [d.observation for d in ruleset.aggregation.derived] if ruleset is not None else []
+    audit = audit_signals(matrix, names, cfg, provenance=audit_provenance(rule_labeler, cfg), derived=derived)
     return audit, results
 
 
@@ -768,7 +812,7 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
                      **check[o], "measured": estimate_dict(measured[o], ("not_coded", "coded") if kind == "binary"
                                                            else NOISE_CLASSES)} for o in obs_cols}}
     new_audit = NoiseAudit(audit.signals, audit.names, conf, audit.posteriors, audit.cl_issue, audit.per_observation,
-                           audit.config, audit.provenance, calibrated=True, gold=gold_info)
+                           audit.config, audit.provenance, calibrated=True, gold=gold_info, derived=audit.derived)
     return GoldCalibration(new_audit, measured, check, kind, decision)
 
 

@@ -108,6 +108,33 @@ def test_audit_ranking_orders(audited, by):
         assert [i for i, _ in pairs] == sorted((i for i, _ in pairs), key=reports.index)
 
 
+def test_report_suspicion_leaves_out_derived_no_finding(audited):
+    _, audit, _ = audited
+    assert audit.derived == ("no_finding",)
+    primary = [j for j, o in enumerate(audit.observations) if o != "no_finding"]
+    expected = 1.0 - np.prod(audit.confidence[:, primary], axis=1)
+    np.testing.assert_allclose(audit.report_suspicion, expected)
+    # a request for the derived observation alone still gets a score (nothing else to use)
+    nf = audit.observations.index("no_finding")
+    np.testing.assert_allclose(audit.report_suspicion_among(["no_finding"]), 1.0 - audit.confidence[:, nf])
+
+
+def test_confidence_pools_label_model_and_model_signal(audited):
+    _, audit, _ = audited
+    from labeler.noise_audit import audit_signals
+
+    plain = audit_signals(audit.signals, audit.names, NoiseConfig(n_bootstrap=0, n_splits=3, seed=0, pool_models=False))
+    pooled = audit_signals(audit.signals, audit.names, NoiseConfig(n_bootstrap=0, n_splits=3, seed=0))
+    model = audit.signals.pred_probs["baseline.tfidf"]
+    np.testing.assert_allclose(pooled.posteriors, (plain.posteriors + model) / 2, atol=1e-9)
+    labels = audit.signals.labels
+    own = np.take_along_axis(pooled.posteriors, labels[:, :, None], axis=2)[:, :, 0]
+    np.testing.assert_allclose(pooled.confidence, np.clip(own, 0, 1))
+    # the noise rates are the label model's either way
+    assert [o.estimate.error_rate for o in pooled.per_observation] == \
+        [o.estimate.error_rate for o in plain.per_observation]
+
+
 def test_audit_ranking_filters(audited):
     _, audit, _ = audited
     pairs = audit.ranked(min_suspicion=0.2, observations=["pleural_effusion"], top=None)
