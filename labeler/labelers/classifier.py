@@ -94,6 +94,33 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 #: templates that turn a ruleset phrase into a training sentence (``P``: capitalised phrase)
 RULE_PHRASE_TEMPLATES = ("{P}.", "No {p}.", "Possible {p}.")
 
+#: column of the coded (0/1) loss weights that each status of STATUS_ORDER takes
+_CODED_OF_STATUS = [0, 1, 0, 1]  # not mentioned, present -> coded, absent, uncertain -> coded
+
+
+def _rounded(weights: np.ndarray) -> list[list[float]]:
+    return [[round(float(v), 6) for v in row] for row in np.asarray(weights)]
+
+
+def prior_corrected(proba: np.ndarray, weights: Any) -> np.ndarray:
+    """Undo a class-weighted loss: divide status probabilities by the loss weights, renormalise.
+
+    A network trained with loss weight ``w[f, s]`` learns ``p(s) ∝ w[f, s] · p_train(s)`` (the
+    weights act as a shift of the class prior); dividing by them gives back the training
+    distribution's posterior, so the argmax is no longer pulled towards rare statuses while the
+    weighting still shaped the representation. ``proba``: ``(N, F, S)``; ``weights``: ``(F, S)``.
+
+    >>> prior_corrected(np.array([[[0.5, 0.5]]]), [[1.0, 4.0]]).round(2).tolist()
+    [[[0.8, 0.2]]]
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if proba.size == 0:
+        return proba
+    out = proba.astype(np.float64) / w[None]
+    out /= out.sum(-1, keepdims=True)
+    return out.astype(proba.dtype)
+
+
 ProgressFn = Callable[[str, int, int, dict[str, Any]], None]
 _NOT_FITTED = ("the classifier has no trained model: pass --model <model dir> (model=... in Python; train one "
                "with 'labeler train') or call fit()")
@@ -255,6 +282,12 @@ class ClassifierLabeler:
         reports' labeled sections in which the rules find a mention, as a report of its own,
         labeled by the rules: the rules decide mention by mention, and one-sentence examples show
         the network which words decided (about 4 extra short examples per report).
+    prior_correction : bool, default=True
+        Divide the predicted probabilities by the class weights of the (last) training loss and
+        renormalise (:func:`prior_corrected`): the weighting helps rare statuses get learned, the
+        correction stops it from also biasing every decision towards them. The weights are kept
+        in the model card; ``False`` gives the raw network outputs. A runtime option (also for
+        :meth:`load`).
     seed : int, default=0
         Seeds weight initialisation, dropout, shuffling and the validation split. Training is
         deterministic on a CPU for a given seed, data and thread count.
@@ -268,7 +301,6 @@ class ClassifierLabeler:
     name = "classifier"
     version = "1"
     probabilistic = True
-    _sentences_need_mention = True
 
     def __init__(
         self,
@@ -294,6 +326,7 @@ class ClassifierLabeler:
         class_weight: str = "sqrt",
         rule_phrases: bool = True,
         sentence_examples: bool | None = None,
+        prior_correction: bool = True,
         seed: int = 0,
         device: str | None = None,
         n_threads: int | None = None,
@@ -320,6 +353,7 @@ class ClassifierLabeler:
         self.class_weight = class_weight
         self.rule_phrases = rule_phrases
         self.sentence_examples = sentence_examples
+        self.prior_correction = prior_correction
         self.seed = seed
         self.device = device
         self.n_threads = n_threads
@@ -338,8 +372,9 @@ class ClassifierLabeler:
 
     @classmethod
     def load(cls, path: str | Path, rules: str | Path | None = None, **runtime: Any) -> ClassifierLabeler:
-        """Load a saved model directory (``runtime``: ``device``, ``n_threads``, ``inference_batch_size``)."""
-        allowed = {"device", "n_threads", "inference_batch_size"}
+        """Load a saved model directory (``runtime``: ``device``, ``n_threads``, ``inference_batch_size``,
+        ``prior_correction``)."""
+        allowed = {"device", "n_threads", "inference_batch_size", "prior_correction"}
         unknown = sorted(set(runtime) - allowed)
         if unknown:
             raise ConfigError(f"load() takes only {sorted(allowed)} besides the path and rules, not {unknown}")
@@ -407,6 +442,7 @@ class ClassifierLabeler:
         card = self.card_ or {}
         params = dict(card.get("hyperparameters") or self.hyperparameters())
         params["seed"] = card.get("seed", self.seed)
+        params["prior_correction"] = bool(self.prior_correction)
         params["model"] = str(self.model_dir_) if self.model_dir_ is not None else None
         rules = card.get("rules") or {"name": self.ruleset.name, "version": self.ruleset.version,
                                       "sha256": self.ruleset.sha256}
@@ -611,7 +647,7 @@ class ClassifierLabeler:
                 sentence_reports = self._sentence_reports([used[i] for i in tr])
                 if on_progress is not None:
                     on_progress("rules", 0, len(sentence_reports), {})
-                parts.append(self._rule_labels(sentence_reports, require_mention=self._sentences_need_mention))
+                parts.append(self._rule_labels(sentence_reports, require_mention=True))
                 aug_reports += sentence_reports
                 n_sentences = int(parts[-1][1].sum())
             if hp["rule_phrases"]:
@@ -644,7 +680,8 @@ class ClassifierLabeler:
                 [examples[i] for i in va], targets[va], np.ones_like(targets[va], dtype=bool), weights, cfg,
                 kind="status", device=device, on_progress=on_progress, stage="train")
             seconds = time.perf_counter() - start
-            val_metrics = self._validation_metrics(net, featurizer, [examples[i] for i in va], targets[va], device)
+            val_metrics = self._validation_metrics(net, featurizer, [examples[i] for i in va], targets[va], device,
+                                                   weights if self.prior_correction else None)
         self.net_, self.featurizer_ = net, featurizer
         rs = self.ruleset
         counts = {o: {s.value: int((targets[:, j] == k).sum()) for k, s in enumerate(STATUS_ORDER)}
@@ -690,6 +727,7 @@ class ClassifierLabeler:
             },
             "metrics": {"validation": val_metrics},
             "fine_tuning": None,
+            "loss_class_weights": _rounded(weights),
         }
         self.card_["weights"] = {"file": WEIGHTS_FILE, "sha256": self._weights_sha256()}
         return self
@@ -707,8 +745,9 @@ class ClassifierLabeler:
                                encoder_learning_rate=enc_lr, patience=hp["patience"], seed=seed)
 
     def _validation_metrics(self, net: Any, featurizer: Any, examples: list[Any], targets: np.ndarray,
-                            device: Any) -> dict[str, Any]:
-        """Agreement with the training labels on the validation split, per observation and overall."""
+                            device: Any, weights: np.ndarray | None = None) -> dict[str, Any]:
+        """Agreement with the training labels on the validation split, per observation and overall
+        (``weights``: prior-correct the probabilities first, as :meth:`predict_proba` does)."""
         from sklearn.metrics import f1_score
 
         from .. import nn as _nn
@@ -716,6 +755,8 @@ class ClassifierLabeler:
         if not examples:
             return {"n": 0}
         proba = _nn.predict_proba(net, featurizer, examples, batch_size=self.inference_batch_size, device=device)
+        if weights is not None:
+            proba = prior_corrected(proba, _rounded(weights))
         pred = proba.argmax(-1)
         per_obs = {}
         for j, o in enumerate(self.observations):
@@ -803,6 +844,8 @@ class ClassifierLabeler:
             "best_epoch": best,
             "history": [h.to_dict() for h in history],
         }
+        # the last stage's loss weights decide the output bias; coded weights map onto the statuses
+        self.card_["loss_class_weights"] = _rounded(weights if kind == "status" else weights[:, _CODED_OF_STATUS])
         self.card_["weights"] = {"file": WEIGHTS_FILE, "sha256": self._weights_sha256()}
         self._provenance = None
         return self
@@ -818,8 +861,12 @@ class ClassifierLabeler:
         docs = self.documents(reports)
         with _threads(self.n_threads):
             examples = [self.featurizer_.encode(d) for d in docs]
-            return _nn.predict_proba(self.net_, self.featurizer_, examples,
-                                     batch_size=self.inference_batch_size, device=self._torch_device())
+            proba = _nn.predict_proba(self.net_, self.featurizer_, examples,
+                                      batch_size=self.inference_batch_size, device=self._torch_device())
+        weights = (self.card_ or {}).get("loss_class_weights")
+        if self.prior_correction and weights is not None:
+            proba = prior_corrected(proba, weights)
+        return proba
 
     def _results(self, reports: Sequence[Report], proba: np.ndarray) -> list[ReportResult]:
         prov = self.provenance

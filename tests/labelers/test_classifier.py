@@ -81,6 +81,52 @@ def test_classifier_save_load_round_trip_identical_predictions(trained):
     assert loaded.info().params["model"] == str(path)
 
 
+def test_unrolled_bigru_matches_packed_gru_values_and_gradients():
+    from labeler.nn import BiGRUEncoder
+
+    torch.manual_seed(0)
+    enc = BiGRUEncoder(50, 8, 6, dropout=0.0)
+    ids = torch.randint(1, 50, (4, 9))
+    lengths = torch.tensor([9, 3, 7, 1])
+    for i, n in enumerate(lengths.tolist()):
+        ids[i, n:] = 0
+    x = enc.embedding(ids).detach().requires_grad_(True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    ref, _ = torch.nn.utils.rnn.pad_packed_sequence(enc.gru(packed)[0], batch_first=True, total_length=9)
+    mine = enc._bigru_unrolled(x, lengths)
+    real = (ids != 0).unsqueeze(-1)
+    torch.testing.assert_close(mine * real, ref * real, atol=1e-6, rtol=1e-5)
+    weight = torch.randn_like(ref) * real
+    g_ref = torch.autograd.grad((ref * weight).sum(), [x, enc.gru.weight_hh_l0_reverse])
+    g_mine = torch.autograd.grad((mine * weight).sum(), [x, enc.gru.weight_hh_l0_reverse])
+    for a, b in zip(g_mine, g_ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_prior_correction_divides_by_loss_weights_and_renormalises():
+    from labeler.labelers.classifier import prior_corrected
+
+    p = np.array([[[0.25, 0.25, 0.25, 0.25]], [[0.7, 0.1, 0.1, 0.1]]], dtype=np.float32)
+    out = prior_corrected(p, [[1.0, 4.0, 1.0, 2.0]])
+    np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(out[0, 0], np.array([4, 1, 4, 2]) / 11, atol=1e-6)
+    assert out[1, 0].argmax() == 0 and out[1, 0, 1] < p[1, 0, 1]  # a heavily weighted status loses mass
+
+
+def test_classifier_card_keeps_loss_weights_and_correction_is_a_runtime_switch(trained):
+    clf, path = trained
+    reports, _, _ = make_reports(20, seed=11)
+    card = json.loads((path / "model.json").read_text())
+    w = np.array(card["loss_class_weights"])
+    assert w.shape == (len(OBSERVATIONS), len(STATUS_ORDER)) and (w > 0).all()
+    raw = ClassifierLabeler(model=path, prior_correction=False, n_threads=1).predict_proba(reports)
+    corrected = ClassifierLabeler.load(path, prior_correction=True, n_threads=1).predict_proba(reports)
+    expected = raw / w[None]
+    np.testing.assert_allclose(corrected, expected / expected.sum(-1, keepdims=True), atol=1e-5)
+    assert np.array_equal(corrected, clf.predict_proba(reports))
+    assert ClassifierLabeler(model=path, prior_correction=False).info().params["prior_correction"] is False
+
+
 def test_classifier_fit_is_deterministic_for_a_seed():
     reports, labels, _ = make_reports(120, seed=3)
     params = {**TINY, "epochs": 3}
@@ -255,6 +301,11 @@ def test_classifier_fine_tune_on_binary_gold_moves_toward_gold():
     assert after <= 0.2
     assert clf.card_["fine_tuning"]["kind"] == "binary"
     assert clf.card_["fine_tuning"]["n_reports"] == 150
+    # the last stage's (coded) loss weights, spread over the statuses: present and uncertain share one
+    w = np.array(clf.card_["loss_class_weights"])
+    assert w.shape == (len(OBSERVATIONS), len(STATUS_ORDER))
+    np.testing.assert_array_equal(w[:, 1], w[:, 3])
+    np.testing.assert_array_equal(w[:, 0], w[:, 2])
 
 
 # ---------------------------------------------------------------------- missing extras
