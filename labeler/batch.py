@@ -111,10 +111,13 @@ def _is_partitioned(path: str | Path) -> bool:
     return str(path).endswith(("/", os.sep)) or Path(path).is_dir()
 
 
-def parts_dir(output: str | Path) -> Path:
-    """Where the part files and manifest of a run writing ``output`` live."""
+def parts_dir(output: str | Path, partitioned: bool | None = None) -> Path:
+    """Where the part files and manifest of a run writing ``output`` live (``partitioned``: known
+    already, else read from ``output``)."""
     out = Path(output)
-    return out if _is_partitioned(output) else out.with_name(out.name + ".parts")
+    if partitioned is None:
+        partitioned = _is_partitioned(output)
+    return out if partitioned else out.with_name(out.name + ".parts")
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class _Layout:
 
     @property
     def parts(self) -> Path:
-        return self.out if self.partitioned else self.out.with_name(self.out.name + ".parts")
+        return parts_dir(self.out, self.partitioned)
 
     @property
     def manifest(self) -> Path:

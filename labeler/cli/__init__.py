@@ -70,6 +70,20 @@ def err_console():  # noqa: ANN201 - rich Console
     return Console(stderr=True, highlight=False)
 
 
+def command_line() -> str:
+    """The command as typed (``labeler`` + its arguments, shell-quoted), for provenance in outputs."""
+    import shlex
+
+    return "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def split_list(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list, blanks dropped (``None`` when not given)."""
+    if not value:
+        return None
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
 def setup_logging(level: str) -> None:
     """Configure stdlib logging to stderr. Log records never carry report text."""
     numeric = getattr(logging, level.upper(), None)
@@ -106,9 +120,6 @@ def main(argv: list[str] | None = None) -> None:
     except _CLI_USAGE as exc:  # bad option, missing argument ...
         exc.show()
         code = ExitCode.USAGE
-    except LabelerError as exc:  # pragma: no cover - handled above
-        print(f"error: {exc}", file=sys.stderr)
-        code = exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130

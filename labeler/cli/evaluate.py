@@ -20,7 +20,7 @@ from ..evaluate import (
     write_report,
 )
 from ..labelers.base import REGISTRY, Labeler, make_labeler
-from . import app, err_console, setup_logging
+from . import app, err_console, setup_logging, split_list
 from .label import labeler_params
 
 __all__ = ["evaluate_command", "parse_pred", "parse_rename", "build_labelers", "print_report"]
@@ -159,7 +159,7 @@ def evaluate_command(
             raise ConfigError(f"two labels files are called {name!r}; name them with --pred NAME=PATH")
         preds[name] = path
     labs = build_labelers(list(labeler or []), rules, sections, model)
-    obs = [o.strip() for o in observations.split(",") if o.strip()] if observations else None
+    obs = split_list(observations)
     if output is not None and not overwrite:
         write_report_check(output)
     kwargs: dict[str, Any] = {

@@ -12,7 +12,7 @@ from ..explain import render_explanation
 from ..ingest import IngestOptions, read_reports
 from ..labelers.rules import RuleLabeler
 from ..records import Report
-from . import app
+from . import app, split_list
 
 
 @app.command("explain")
@@ -30,7 +30,7 @@ def explain_command(
 
     Prints report text to stdout: use it on your own terminal, not in logs.
     """
-    lab = RuleLabeler(rules, [s.strip() for s in sections.split(",")] if sections else None)
+    lab = RuleLabeler(rules, split_list(sections))
     if text is not None:
         reports = [Report("text", text)]
     elif input is not None:

@@ -8,27 +8,21 @@ MONAI datalist, Parquet with an uncertainty policy applied).
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import ConfigError, ExitCode
-from . import app, err_console, setup_logging
+from . import app, command_line, err_console, setup_logging, split_list
 
 __all__ = ["index_dicom_command", "link_command", "split_command", "export_manifest_command"]
-
-
-def _command_line() -> str:
-    return "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _csv_list(values: Optional[list[str]]) -> list[str]:
     out: list[str] = []
     for v in values or ():
-        out += [x.strip() for x in v.split(",") if x.strip()]
+        out += split_list(v) or []
     return out
 
 
@@ -56,7 +50,7 @@ def index_dicom_command(
 
     setup_logging(log_level)
     kwargs = {"n_jobs": n_jobs, "part_size": part_size, "resume": resume, "overwrite": overwrite, "force": force,
-              "patterns": tuple(pattern or ()), "command": _command_line()}
+              "patterns": tuple(pattern or ()), "command": command_line()}
     if quiet:
         summary = index_dicom(root, output, **kwargs)  # type: ignore[arg-type]
     else:
@@ -118,7 +112,7 @@ def link_command(
                    views=_csv_list(view) or None, modalities=_csv_list(modality) or None, mapping_key=mapping_key,
                    mapping_path=mapping_path, mapping_view=mapping_view, mapping_patient=mapping_patient,
                    image_root=image_root, keep_duplicate_sops=keep_duplicate_sops,
-                   hash_patient_ids=hash_patient_ids, salt=salt, overwrite=overwrite, command=_command_line())
+                   hash_patient_ids=hash_patient_ids, salt=salt, overwrite=overwrite, command=command_line())
     if not quiet:
         console = err_console()
         console.print(f"reports: {summary.n_reports} · linked: {summary.n_reports_linked} · without images: "
@@ -161,7 +155,7 @@ def split_command(
 
     summary = split_manifest(manifest, output, ratios=ratios, random_state=seed, patient_column=patient_column,
                              stratify_on=tuple(stratify_on or ()), missing_patient=missing_patient,
-                             overwrite=overwrite, command=_command_line())
+                             overwrite=overwrite, command=command_line())
     if not quiet:
         from rich.table import Table
 
@@ -231,7 +225,7 @@ def export_manifest_command(
                               uncertainty=uncertainty, blank=blank, soft_uncertain=soft,
                               per_observation=_per_observation(uncertainty_for), image_root=image_root,
                               relative_paths=relative_paths, hash_patient_ids=hash_patient_ids, salt=salt,
-                              overwrite=overwrite, command=_command_line())
+                              overwrite=overwrite, command=command_line())
     if not quiet:
         console = err_console()
         console.print("rows: " + ", ".join(f"{k}: {v}" for k, v in summary.rows_per_split.items())

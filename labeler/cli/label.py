@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shlex
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from ..errors import ConfigError, ExitCode
 from ..export import output_format_for, probability_columns
 from ..ingest import IngestOptions, input_size
 from ..labelers.base import REGISTRY
-from . import app, err_console, setup_logging
+from . import app, command_line, err_console, setup_logging, split_list
 
 __all__ = ["label_command", "labeler_params", "labeler_spec", "parse_params", "print_summary"]
 
@@ -51,7 +49,7 @@ def labeler_params(rules: Path | None, sections: str | None, model: Path | None,
     if rules is not None:
         params["rules"] = rules
     if sections:
-        params["label_sections"] = [s.strip() for s in sections.split(",") if s.strip()]
+        params["label_sections"] = split_list(sections)
     if model is not None:
         params["model"] = model
     return params
@@ -137,7 +135,7 @@ def label_command(
     if probabilities is None:
         probabilities = (bool(getattr(REGISTRY.get(labeler), "probabilistic", False))
                          and output_format_for(output, format) != "csv")
-    command = "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     extra: list[Any] = list(probability_columns()) if probabilities else []
     if with_confidence:
         from ..noise_audit import confidence_columns

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -12,13 +10,13 @@ import typer
 from ..errors import ExitCode
 from ..ingest import IngestOptions
 from ..noise_audit import DEFAULT_MODELS, DEFAULT_RULE_SIGNALS, NoiseAudit, NoiseConfig, NoiseRunSummary, noise
-from . import app, err_console, setup_logging
+from . import app, command_line, err_console, setup_logging, split_list
 
 __all__ = ["noise_command", "print_noise_table", "progress_printer"]
 
 
 def _names(csv: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(x.strip() for x in csv.split(",") if x.strip()))
+    return tuple(dict.fromkeys(split_list(csv) or ()))
 
 
 def _pct(x: float | None) -> str:
@@ -122,8 +120,8 @@ def noise_command(
                          duplicates=duplicates, max_chars=max_chars)  # type: ignore[arg-type]
     cfg = NoiseConfig(_names(rule_signals), _names(model_signals), n_splits=folds, n_bootstrap=n_bootstrap,
                       seed=seed)
-    label_sections = [s.strip() for s in sections.split(",") if s.strip()] if sections else None
-    command = "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    label_sections = split_list(sections)
+    command = command_line()
     summary: NoiseRunSummary = noise(
         input, output, ingest=opts, rules=rules, label_sections=label_sections, config=cfg, gold_path=gold,
         gold_kind=gold_kind, gold_key=gold_id_column, by=by, top=top, min_suspicion=min_suspicion,

@@ -6,8 +6,6 @@ Thin wrappers over :mod:`labeler.topics`; data goes to files, summaries to stder
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,7 +14,7 @@ import typer
 from ..errors import ConfigError, ExitCode
 from ..export import write_json
 from ..ingest import IngestOptions
-from . import app, err_console, setup_logging
+from . import app, command_line, err_console, setup_logging, split_list
 
 topics_app = typer.Typer(
     help=("Topic modelling (LDA, gensim) of report corpora: what an archive holds, which reports do not "
@@ -47,10 +45,6 @@ def _ingest(id_column: str, text_column: list[str] | None, input_format: str, du
                          duplicates=duplicates, max_chars=max_chars)  # type: ignore[arg-type]
 
 
-def _command() -> str:
-    return "labeler " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
 def _parse_grid(value: str) -> int | tuple[int, ...]:
     """``"10"`` -> 10; ``"5,8,10"`` -> (5, 8, 10); ``"4-12"`` or ``"4-12:2"`` -> a range."""
     try:
@@ -68,7 +62,7 @@ def _parse_grid(value: str) -> int | tuple[int, ...]:
 def _sections(value: str) -> tuple[str, ...] | None:
     if value.strip().lower() == "all":
         return None
-    secs = tuple(s.strip() for s in value.split(",") if s.strip())
+    secs = tuple(split_list(value) or ())
     if not secs:
         raise ConfigError("--sections needs section names or 'all'")
     return secs
@@ -138,7 +132,7 @@ def fit_command(
     console = err_console()
     if quiet:
         summary = fit_topics(corpus, output, model=model, ingest=opts, overwrite=overwrite, html=html,
-                             command=_command())
+                             command=command_line())
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -158,7 +152,7 @@ def fit_command(
                     progress.update(task, description="scoring training reports")
 
             summary = fit_topics(corpus, output, model=model, ingest=opts, overwrite=overwrite, html=html,
-                                 on_progress=on_progress, command=_command())
+                                 on_progress=on_progress, command=command_line())
     if not quiet:
         from rich.table import Table
 
@@ -292,7 +286,7 @@ def assign_command(
     opts = _ingest(id_column, text_column, input_format, duplicates, max_chars)
     kwargs: dict[str, Any] = dict(ingest=opts, output_format=format, overwrite=overwrite, threshold=threshold,
                                   offdomain_topics=tuple(offdomain_topic or ()), chunk_size=chunk_size,
-                                  command=_command())
+                                  command=command_line())
     console = err_console()
     if quiet:
         summary = assign_topics(corpus, model, output, **kwargs)
@@ -366,7 +360,7 @@ def drift_command(
                           n_permutations=n_permutations, n_bootstrap=n_bootstrap, min_shift=min_shift,
                           random_state=seed)
     if output is not None:
-        write_json(output, {**report.to_dict(), "command": _command()})
+        write_json(output, {**report.to_dict(), "command": command_line()})
     if html is not None:
         from ..topics import TopicModel
         from ..topics.report import topics_html

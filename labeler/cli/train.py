@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ConfigError, ExitCode
 from ..ingest import IngestOptions
-from . import app, err_console, setup_logging
+from . import app, err_console, setup_logging, split_list
 
 __all__ = ["train_command"]
 
@@ -63,7 +63,7 @@ def train_command(
     texts = tuple(text_column or ("text",))
     opts = IngestOptions(id_column=id_column, text_columns=texts, format=input_format,
                          duplicates=duplicates)  # type: ignore[arg-type]
-    label_sections = [s.strip() for s in sections.split(",") if s.strip()] if sections else None
+    label_sections = split_list(sections)
     params: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                               "max_length": max_length, "freeze_layers": freeze_layers, "encoder": encoder,
                               "validation_fraction": validation_fraction, "class_weight": class_weight,

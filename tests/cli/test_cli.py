@@ -1,27 +1,14 @@
 """The command line, run in-process through its real entry point (exit codes included)."""
 
-import csv
 import json
 
 import pyarrow.parquet as pq
-import pytest
 
-from labeler.cli import main
+from cli_helpers import read_csv, run
 
 CONTRACT = ["study_uid", "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Lesion", "Lung Opacity",
             "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other",
             "Fracture", "Support Devices"]
-
-
-def run(*args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
 
 
 def test_cli_label_sample_corpus_csv_contract(sample_csv, tmp_path, capsys):

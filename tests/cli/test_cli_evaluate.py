@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from labeler.cli import main
+from cli_helpers import read_csv, run
 from labeler.labelers.base import REGISTRY, LabelerInfo
 from labeler.records import Label, Provenance, ReportResult
 from labeler.vocab import AssertionStatus
@@ -14,17 +14,6 @@ GOLD = [["study_uid", "Edema", "Pleural Effusion"],
         ["r1", "1", "0"], ["r2", "1", "1"], ["r3", "0", "0"], ["r4", "0", "1"], ["r5", "1", "0"]]
 PRED = [["study_uid", "Edema", "Pleural Effusion"],
         ["r1", "1", "0"], ["r2", "-1", ""], ["r3", "0", "-1"], ["r4", "", "1"], ["r5", "0", ""]]
-
-
-def run(*args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
 
 
 def test_cli_evaluate_two_labels_files_side_by_side(write_csv, tmp_path, capsys):

@@ -6,17 +6,11 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from labeler.cli import main
+from cli_helpers import run
 from labeler.label_table import read_label_table
 from labeler.noise_audit import REVIEW_COLUMNS
 
 FAST = ("--n-bootstrap", "10", "--folds", "3")
-
-
-def run(*args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code
 
 
 def read_rows(path):

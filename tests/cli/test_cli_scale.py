@@ -5,13 +5,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from labeler.cli import main
-
-
-def run(*args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code
+from cli_helpers import run
 
 
 def test_cli_label_resume_continues_and_refuses_other_options(sample_csv, tmp_path, capsys):

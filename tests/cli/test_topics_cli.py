@@ -12,19 +12,9 @@ import pytest
 pytest.importorskip("gensim")
 
 from labeler.cli import main  # noqa: E402
+from cli_helpers import read_csv, run  # noqa: E402
 
 FAST = ("--k", "2,3", "--passes", "5", "--iterations", "30", "--min-df", "2")
-
-
-def run(*args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
 
 
 @pytest.fixture(scope="module")

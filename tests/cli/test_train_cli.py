@@ -10,18 +10,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from labeler.cli import main  # noqa: E402
+from cli_helpers import run  # noqa: E402
 
 TINY_ARGS = ["--epochs", "2", "--threads", "1", "--seed", "0", "-q"]
 NAMES = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Lesion", "Lung Opacity", "Edema",
          "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other", "Fracture",
          "Support Devices"]
-
-
-def run(*args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code
 
 
 @pytest.fixture(scope="module")

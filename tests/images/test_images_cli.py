@@ -7,13 +7,7 @@ import pytest
 
 pytest.importorskip("pydicom")
 
-from labeler.cli import main  # noqa: E402
-
-
-def run(*args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code
+from cli_helpers import run  # noqa: E402
 
 
 def test_cli_image_flow_end_to_end(dicom_tree, labels_for_tree, tmp_path, capsys):
