@@ -46,13 +46,13 @@ True
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .metrics import _safe_div, percentile_ci
 from .vocab import ABSTAIN
 
 __all__ = [
@@ -116,6 +116,15 @@ def _check_pred_probs(pred_probs: Any, n: int, n_classes: int) -> np.ndarray:
     if not np.allclose(sums, 1.0, atol=1e-4):
         raise ValueError("pred_probs rows must sum to 1")
     return p / sums[:, None]
+
+
+def _check_labels_and_pred_probs(labels: Any, pred_probs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Labels ``(N,)`` and out-of-fold probabilities ``(N, K)``, checked against each other."""
+    pp = np.asarray(pred_probs, dtype=np.float64)
+    if pp.ndim != 2:
+        raise ValueError(f"pred_probs must have shape (N, K), got {pp.shape}")
+    y = _check_labels(labels, pp.shape[1])
+    return y, _check_pred_probs(pp, len(y), pp.shape[1])
 
 
 def _check_n_classes(n_classes: int) -> int:
@@ -348,14 +357,15 @@ def confident_joint(labels: Any, pred_probs: Any, *, min_class_count: int = 5) -
     >>> confident_joint(y, pp).round(2).tolist()
     [[0.45, 0.05], [0.0, 0.5]]
     """
+    y, pp = _check_labels_and_pred_probs(labels, pred_probs)
+    return _confident_joint(y, pp, min_class_count)
+
+
+def _confident_joint(y: np.ndarray, pp: np.ndarray, min_class_count: int) -> np.ndarray:
+    """:func:`confident_joint` on checked arrays (the bootstrap calls it once per resample)."""
     from cleanlab.count import estimate_joint
 
-    pp = np.asarray(pred_probs, dtype=np.float64)
-    if pp.ndim != 2:
-        raise ValueError(f"pred_probs must have shape (N, K), got {pp.shape}")
     k = pp.shape[1]
-    y = _check_labels(labels, k)
-    pp = _check_pred_probs(pp, len(y), k)
     counts = np.bincount(y, minlength=k)
     present = _present_classes(y, k, min_class_count)
     joint = np.zeros((k, k), dtype=np.float64)
@@ -400,12 +410,8 @@ def find_label_issues(labels: Any, pred_probs: Any, *, min_class_count: int = 5)
     """
     from cleanlab.filter import find_label_issues as _cl_find
 
-    pp = np.asarray(pred_probs, dtype=np.float64)
-    if pp.ndim != 2:
-        raise ValueError(f"pred_probs must have shape (N, K), got {pp.shape}")
+    y, pp = _check_labels_and_pred_probs(labels, pred_probs)
     k = pp.shape[1]
-    y = _check_labels(labels, k)
-    pp = _check_pred_probs(pp, len(y), k)
     scores = pp[np.arange(len(y)), y]
     present = _present_classes(y, k, min_class_count)
     mask = np.zeros(len(y), dtype=bool)
@@ -419,11 +425,6 @@ def find_label_issues(labels: Any, pred_probs: Any, *, min_class_count: int = 5)
 
 # --------------------------------------------------------------------------------------------
 # noise estimates
-
-
-def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
 
 
 @dataclass(frozen=True)
@@ -529,13 +530,8 @@ class NoiseEstimate:
         }
         if quantity not in fns:
             raise ValueError(f"unknown quantity {quantity!r}; choose from {sorted(fns)}")
-        values = fns[quantity](self.samples)
-        alpha = (1.0 - self.confidence_level) / 2
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: a class never given
-            lo = np.nanquantile(values, alpha, axis=0)
-            hi = np.nanquantile(values, 1 - alpha, axis=0)
-        return np.asarray(lo), np.asarray(hi)
+        ci = percentile_ci(fns[quantity](self.samples), self.confidence_level)  # NaN: a class never given
+        return ci[..., 0], ci[..., 1]
 
     def collapse(self, groups: Sequence[Sequence[int]]) -> NoiseEstimate:
         """The estimate over merged classes (e.g. ``[[0], [1, 2]]``: not coded vs coded).
@@ -664,14 +660,14 @@ def estimate_noise(
     }
     if pred_probs is not None:
         pp = _check_pred_probs(pred_probs, len(y), n_classes)
-        cl_joint = confident_joint(y, pp, min_class_count=min_class_count)
+        cl_joint = _confident_joint(y, pp, min_class_count)
         cl_samples = None
         if n_bootstrap:
             rng = np.random.default_rng(seed + 1)
             reps = []
             for _ in range(n_bootstrap):
                 idx = rng.integers(0, len(y), len(y))
-                reps.append(confident_joint(y[idx], pp[idx], min_class_count=min_class_count))
+                reps.append(_confident_joint(y[idx], pp[idx], min_class_count))
             cl_samples = np.stack(reps)
         extras["confident_learning"] = NoiseEstimate(cl_joint, len(y), counts, cl_samples, confidence_level,
                                                      "confident_learning")

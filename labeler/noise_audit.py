@@ -47,6 +47,7 @@ from .noise import (
     estimate_noise,
     excess_agreement,
     find_label_issues,
+    label_confidence,
     measured_joint,
     signal_summary,
 )
@@ -592,9 +593,7 @@ def audit_signals(matrix: SignalMatrix, names: Sequence[str] | None = None, conf
             # either alone (evaluation/noise_iu.py)
             post = np.mean([post] + [np.asarray(p[:, j, :], dtype=np.float64) for p in matrix.pred_probs.values()],
                            axis=0)
-            confidence[:, j] = np.clip(post[np.arange(n), labels], 0.0, 1.0)
-        else:
-            confidence[:, j] = np.clip(est.extras["confidence"], 0.0, 1.0)
+        confidence[:, j] = np.clip(label_confidence(labels, post), 0.0, 1.0)
         posteriors[:, j, :] = post
         cl = est.extras.get("confident_learning")
         n_issues = 0
@@ -751,21 +750,17 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
     for c, obs in enumerate(obs_cols):
         j = audit.observations.index(obs)
         gold = _gold_classes(gold_values[g_idx, c], kind)
-        labels = audit.signals.labels[a_idx, j]
-        post = audit.posteriors[a_idx, j, :]
+        # every report's label class (binary: coded or not) and confidence in it; the gold rows are a subset
         if kind == "binary":
-            lab = np.isin(labels, CODED_CLASSES).astype(np.int64)
-            p_coded = post[:, list(CODED_CLASSES)].sum(axis=1)
-            raw = np.clip(np.where(lab == 1, p_coded, 1.0 - p_coded), 0.0, 1.0)
-            n_classes = 2
             all_lab = np.isin(audit.signals.labels[:, j], CODED_CLASSES).astype(np.int64)
             all_pc = audit.posteriors[:, j, list(CODED_CLASSES)].sum(axis=1)
             all_raw = np.clip(np.where(all_lab == 1, all_pc, 1.0 - all_pc), 0.0, 1.0)
+            n_classes = 2
         else:
-            lab = labels
-            raw = audit.confidence[a_idx, j]
-            n_classes = len(NOISE_CLASSES)
+            all_lab = audit.signals.labels[:, j]
             all_raw = audit.confidence[:, j]
+            n_classes = len(NOISE_CLASSES)
+        lab, raw = all_lab[a_idx], all_raw[a_idx]
         correct = lab == gold
         est = measured_joint(lab, gold, n_classes, n_bootstrap=audit.config.n_bootstrap,
                              confidence_level=audit.config.confidence_level, seed=seed)
@@ -777,9 +772,6 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
             "estimated_error_rate_no_gold": _num(1.0 - raw.mean()),
             "ece_no_gold": _num(calibration(raw, correct).ece),
         }
-        # the audited labels' classes for the calibrator: the label's own class (binary: coded or not)
-        cal_labels = audit.signals.labels[:, j] if kind == "status" else np.isin(
-            audit.signals.labels[:, j], CODED_CLASSES).astype(np.int64)
         if support >= min_gold and len(pairs) >= 2 * n_folds:
             oof = np.zeros(len(pairs))
             for k in np.unique(folds):
@@ -787,7 +779,7 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
                 cal = PlattCalibrator(n_classes).fit(raw[tr], lab[tr], correct[tr])
                 oof[te] = cal.predict(raw[te], lab[te])
             full = PlattCalibrator(n_classes).fit(raw, lab, correct)
-            new = full.predict(all_raw, cal_labels)
+            new = full.predict(all_raw, all_lab)
             if decision is not None:
                 decision[:, j] = new
                 decision[a_idx, j] = oof
@@ -828,7 +820,7 @@ def _binary_to_class_confidence(audit: NoiseAudit, j: int, p_decision_right: np.
     labels = audit.signals.labels[idx, j]
     post = audit.posteriors[idx, j, :]
     p_coded = post[:, list(CODED_CLASSES)].sum(axis=1)
-    own = post[np.arange(len(idx)), labels]
+    own = label_confidence(labels, post)
     share = np.where(p_coded > 0, own / np.where(p_coded > 0, p_coded, 1.0), 1.0)
     return np.where(labels == NEGATIVE_CLASS, p_decision_right, p_decision_right * share)
 
