@@ -438,26 +438,41 @@ def _open(path: Path, whole: bool, source: str) -> IO[bytes] | RowError:
         return RowError(0, "unreadable_file", exc.strerror or "cannot open", None, source)
 
 
+def _open_nonempty(path: Path, whole: bool, source: str, empty: str) -> tuple[IO[bytes], int] | RowError:
+    """The open file and its size, or the row error that stands for it (unreadable, or empty)."""
+    fh = _open(path, whole, source)
+    if isinstance(fh, RowError):
+        return fh
+    size = os.fstat(fh.fileno()).st_size
+    if size == 0:
+        fh.close()
+        return RowError(0, "empty_file", empty, None, source, fatal=False)
+    return fh, size
+
+
+def _read_header(records: Iterator[tuple[list[str] | None, str, int]], source: str, opts: IngestOptions) -> list[str]:
+    """The first record as a header (BOM stripped), its columns checked against ``opts``."""
+    header, problem, _ = next(records, (None, "no header", 0))
+    if header is None:
+        raise DataError(f"{source}: cannot parse the header: {problem}")
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:]
+    _check_columns(source, header, opts)
+    return header
+
+
 def _read_delimited(path: Path, source: str, opts: IngestOptions, delimiter: str, whole: bool,
                     on_bytes: _OnBytes) -> Iterator[_RawOrError]:
     _check_line_encoding(opts.encoding)
-    fh = _open(path, whole, source)
-    if isinstance(fh, RowError):
-        yield fh
+    opened = _open_nonempty(path, whole, source, "the file is empty (no header)")
+    if isinstance(opened, RowError):
+        yield opened
         return
+    fh, size = opened
     with fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            yield RowError(0, "empty_file", "the file is empty (no header)", None, source, fatal=False)
-            return
         progress = _Progress(on_bytes, size)
         records = _csv_records(fh, delimiter, opts, progress.at)
-        header, problem, _ = next(records, (None, "no header", 0))
-        if header is None:
-            raise DataError(f"{source}: cannot parse the header: {problem}")
-        if header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]
-        _check_columns(source, header, opts)
+        header = _read_header(records, source, opts)
         idx = {name: i for i, name in enumerate(header)}
         id_at = idx[opts.id_column]
         width = len(header)
@@ -487,15 +502,12 @@ def _read_delimited(path: Path, source: str, opts: IngestOptions, delimiter: str
 def _read_jsonl(path: Path, source: str, opts: IngestOptions, whole: bool,
                 on_bytes: _OnBytes) -> Iterator[_RawOrError]:
     _check_line_encoding(opts.encoding)
-    fh = _open(path, whole, source)
-    if isinstance(fh, RowError):
-        yield fh
+    opened = _open_nonempty(path, whole, source, "the file is empty")
+    if isinstance(opened, RowError):
+        yield opened
         return
+    fh, size = opened
     with fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            yield RowError(0, "empty_file", "the file is empty", None, source, fatal=False)
-            return
         progress = _Progress(on_bytes, size)
         lines = _Lines(fh, _bom_length(fh, opts.encoding), 0, opts.encoding, _JSONL_NEWLINE, opts.record_limit)
         row = 0
@@ -641,13 +653,7 @@ def _preflight(files: list[tuple[Path, str]], fmt: str, opts: IngestOptions) -> 
                 _check_columns(source, pf.schema_arrow.names, opts)
         elif fmt in ("csv", "tsv"):
             with open(fpath, "rb") as fh:
-                records = _csv_records(fh, "," if fmt == "csv" else "\t", opts, lambda _pos: None)
-                header = next(records, (None, "", 0))[0]
-            if header is None:
-                raise DataError(f"{source}: cannot parse the header")
-            if header and header[0].startswith("\ufeff"):
-                header[0] = header[0][1:]
-            _check_columns(source, header, opts)
+                _read_header(_csv_records(fh, "," if fmt == "csv" else "\t", opts, lambda _pos: None), source, opts)
 
 
 def _raw_rows(path: Path, fmt: str, opts: IngestOptions, on_bytes: _OnBytes) -> Iterator[_RawOrError]:

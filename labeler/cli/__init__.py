@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from typing import Any
 
 import typer
 
@@ -82,6 +83,12 @@ def split_list(value: str | None) -> list[str] | None:
     if not value:
         return None
     return [s.strip() for s in value.split(",") if s.strip()]
+
+
+def print_error_reasons(console: Any, reasons: dict[str, int], errors_file: object) -> None:
+    """The ``errors by reason: <reason>: <n>, ... -> <errors file>`` line, when there were errors."""
+    if reasons:
+        console.print("errors by reason: " + ", ".join(f"{k}: {v}" for k, v in reasons.items()) + f" -> {errors_file}")
 
 
 def setup_logging(level: str) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ConfigError, ExitCode
-from . import app, command_line, err_console, setup_logging, split_list
+from . import app, command_line, err_console, print_error_reasons, setup_logging, split_list
 
 __all__ = ["index_dicom_command", "link_command", "split_command", "export_manifest_command"]
 
@@ -72,9 +72,7 @@ def index_dicom_command(
                       f" · duplicate SOP UIDs: {summary.n_duplicate_sop_uids}")
         if summary.modalities:
             console.print("modalities: " + ", ".join(f"{k or '(none)'}: {v}" for k, v in summary.modalities.items()))
-        if summary.error_reasons:
-            reasons = ", ".join(f"{k}: {v}" for k, v in summary.error_reasons.items())
-            console.print(f"errors by reason: {reasons} -> {summary.errors_file}")
+        print_error_reasons(console, summary.error_reasons, summary.errors_file)
         console.print(f"wrote {summary.output} and {summary.meta_file}")
     return ExitCode.PARTIAL if summary.n_errors else ExitCode.OK
 

@@ -15,7 +15,7 @@ from ..errors import ConfigError, ExitCode
 from ..export import output_format_for, probability_columns
 from ..ingest import IngestOptions, input_size
 from ..labelers.base import REGISTRY
-from . import app, command_line, err_console, setup_logging, split_list
+from . import app, command_line, err_console, print_error_reasons, setup_logging, split_list
 
 __all__ = ["label_command", "labeler_params", "labeler_spec", "parse_params", "print_summary"]
 
@@ -77,9 +77,7 @@ def print_summary(summary: RunSummary) -> None:
             f" · skipped: {summary.n_skipped} · {summary.seconds:.1f} s, setup {summary.setup_seconds:.1f} s"
             f" ({summary.reports_per_second:.0f} reports/s)")
     console.print(line)
-    if summary.error_reasons:
-        reasons = ", ".join(f"{k}: {v}" for k, v in summary.error_reasons.items())
-        console.print(f"errors by reason: {reasons} -> {summary.errors_file}")
+    print_error_reasons(console, summary.error_reasons, summary.errors_file)
     console.print(f"wrote {summary.output} and {summary.meta_file}")
 
 

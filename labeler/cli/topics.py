@@ -14,7 +14,7 @@ import typer
 from ..errors import ConfigError, ExitCode
 from ..export import write_json
 from ..ingest import IngestOptions
-from . import app, command_line, err_console, setup_logging, split_list
+from . import app, command_line, err_console, print_error_reasons, setup_logging, split_list
 
 topics_app = typer.Typer(
     help=("Topic modelling (LDA, gensim) of report corpora: what an archive holds, which reports do not "
@@ -170,8 +170,7 @@ def fit_command(
         console.print(f"reports: {summary.n_reports} · errors: {summary.n_errors} · left out of the refit as "
                       f"off-domain: {summary.n_excluded_offdomain} (ids in fit.meta.json) · off-domain threshold "
                       f"{summary.offdomain_threshold:.3f} nats/token · {summary.seconds:.1f} s")
-        if summary.errors_file:
-            console.print(f"errors by reason: {summary.error_reasons} -> {summary.errors_file}")
+        print_error_reasons(console, summary.error_reasons, summary.errors_file)
         console.print(f"wrote {summary.output}" + (f" and {summary.html_file}" if summary.html_file else ""))
     return ExitCode.PARTIAL if summary.n_errors else ExitCode.OK
 
@@ -315,8 +314,7 @@ def assign_command(
                       f"{summary.threshold:.3f} ({escape(summary.threshold_source)}) · no tokens: {summary.n_empty}")
         console.print(f"rows read: {summary.n_rows} · assigned: {summary.n_assigned} · errors: {summary.n_errors} · "
                       f"skipped: {summary.n_skipped} · {summary.seconds:.1f} s")
-        if summary.errors_file:
-            console.print(f"errors by reason: {summary.error_reasons} -> {summary.errors_file}")
+        print_error_reasons(console, summary.error_reasons, summary.errors_file)
         console.print(f"wrote {summary.output} and {summary.meta_file}")
     return ExitCode.PARTIAL if summary.n_errors else ExitCode.OK
 
