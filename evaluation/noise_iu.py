@@ -68,6 +68,8 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=100)
     parser.add_argument("--model-signals", default=",".join(DEFAULT_MODELS),
                         help="trainable labelers cross-fitted as signals, comma-separated (e.g. baseline.tfidf,classifier)")
+    parser.add_argument("--pooled-signals", default="",
+                        help="trainable labelers cross-fitted and pooled into the confidences only (e.g. classifier)")
     args = parser.parse_args()
     if not args.corpora.is_dir():
         print(f"shared corpora not found at {args.corpora}", file=sys.stderr)
@@ -77,7 +79,8 @@ def main() -> int:
     labeler = RuleLabeler()
     reports = [Report(u, t) for u, t in zip(gold.study_uids, gold.texts)]
     models = tuple(m.strip() for m in args.model_signals.split(",") if m.strip())
-    cfg = NoiseConfig(models=models, n_bootstrap=args.n_bootstrap, seed=args.seed)
+    pooled = tuple(m.strip() for m in args.pooled_signals.split(",") if m.strip())
+    cfg = NoiseConfig(models=models, pooled_models=pooled, n_bootstrap=args.n_bootstrap, seed=args.seed)
     start = time.perf_counter()
     audit, _ = audit_corpus(reports, labeler, cfg)
     seconds = time.perf_counter() - start

@@ -117,11 +117,17 @@ class NoiseConfig:
     min_class_count : int, default=10
         A class given fewer times gets a "tiny class" warning (and confident learning leaves out
         classes given fewer than 5 times).
+    pooled_models : tuple of str, default=()
+        Registered trainable labelers cross-fitted like ``models`` whose out-of-fold probabilities
+        join the confidence pool (``pool_models``) without voting in the label model. For a model
+        trained on the rules' own labels (``classifier``): its errors follow the rules' too closely
+        for the label model to treat it as an independent voter, but as an estimate of each label's
+        true class it still ranks the rules' errors (``evaluation/noise_iu.py``).
     pool_models : bool, default=True
         Each label's confidence from the label model's posterior averaged with the out-of-fold
-        probabilities of every model signal (a linear opinion pool of estimators of the same
-        quantity); ``False``: the label model's posterior alone. The noise rates always come from
-        the label model.
+        probabilities of every model signal, ``pooled_models`` included (a linear opinion pool of
+        estimators of the same quantity); ``False``: the label model's posterior alone. The noise
+        rates always come from the label model.
     seed : int, default=0
         Seeds the folds, the trained labelers and the bootstrap.
     """
@@ -132,6 +138,7 @@ class NoiseConfig:
     n_bootstrap: int = 200
     confidence_level: float = 0.95
     min_class_count: int = 10
+    pooled_models: tuple[str, ...] = ()
     pool_models: bool = True
     seed: int = 0
 
@@ -143,10 +150,16 @@ class NoiseConfig:
         if unknown:
             raise ConfigError(f"unknown rule signal(s) {unknown}; choose from {list(RULE_SIGNALS)}",
                               code="unknown_signal")
-        unknown = [m for m in self.models if m not in REGISTRY]
+        unknown = [m for m in (*self.models, *self.pooled_models) if m not in REGISTRY]
         if unknown:
             raise ConfigError(f"unknown model signal(s) {unknown}; registered: {sorted(REGISTRY)}",
                               code="unknown_signal")
+        both = sorted(set(self.models) & set(self.pooled_models))
+        if both:
+            raise ConfigError(f"model signal(s) {both} given both as voting and as pooled-only signals",
+                              code="unknown_signal")
+        if self.pooled_models and not self.pool_models:
+            raise ConfigError("pooled-only model signals need pool_models=True (they feed nothing else)")
         if self.n_splits < 2:
             raise ConfigError("n_splits must be >= 2")
         if self.n_bootstrap < 0:
@@ -159,7 +172,8 @@ class NoiseConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"rule_signals": list(self.rule_signals), "models": list(self.models), "n_splits": self.n_splits,
                 "n_bootstrap": self.n_bootstrap, "confidence_level": self.confidence_level,
-                "min_class_count": self.min_class_count, "pool_models": self.pool_models, "seed": self.seed}
+                "min_class_count": self.min_class_count, "pooled_models": list(self.pooled_models),
+                "pool_models": self.pool_models, "seed": self.seed}
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -215,7 +229,7 @@ def collect_signals(
     pred_probs: dict[str, np.ndarray] = {}
     rules_path = getattr(rule_labeler, "rules", None)
     sections = getattr(rule_labeler, "label_sections", None)
-    for name in cfg.models:
+    for name in (*cfg.models, *cfg.pooled_models):
         if len(kept) < cfg.n_splits:
             raise DataError(f"the {name} signal needs at least n_splits={cfg.n_splits} reports, got {len(kept)}",
                             code="too_few_reports")
@@ -231,8 +245,9 @@ def collect_signals(
                                         on_progress=fold_progress)
         cls, votes = proba_votes(proba)
         pred_probs[name] = cls
-        columns.append(votes)
-        names.append(name)
+        if name in cfg.models:  # pooled-only signals do not vote
+            columns.append(votes)
+            names.append(name)
     L = label_matrix(columns)
     matrix = SignalMatrix(tuple(r.study_uid for r in kept), observations, labels, statuses, tuple(names), L,
                           pred_probs)
@@ -572,7 +587,8 @@ def audit_signals(matrix: SignalMatrix, names: Sequence[str] | None = None, conf
     confidence = np.zeros((n, f))
     posteriors = np.zeros((n, f, k))
     cl_issue = np.zeros((n, f), dtype=bool)
-    cl_name = next(iter(matrix.pred_probs), None)
+    # confident learning reads the first voting model signal
+    cl_name = next((s for s in matrix.signal_names if s in matrix.pred_probs), None)
     if cl_name is not None and not _have_cleanlab():
         log.warning("cleanlab is not installed (pip install 'radlabeler[noise]'): confident learning is skipped")
         cl_name = None

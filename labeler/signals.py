@@ -277,7 +277,8 @@ class SignalMatrix:
     L : ndarray of shape (N, F, m), int
         Votes of every signal (:data:`~labeler.vocab.ABSTAIN` where it abstains).
     pred_probs : dict of str to ndarray of shape (N, F, K)
-        Out-of-fold class probabilities of the model signals, by signal name.
+        Out-of-fold class probabilities of the model signals, by signal name (the voting ones, in
+        ``signal_names``, then any pooled-only ones).
     """
 
     study_uids: tuple[str, ...]

@@ -97,6 +97,7 @@ def noise_command(
     gold_id_column: Annotated[str, typer.Option(help="Id column of the gold file.")] = "study_uid",
     rule_signals: Annotated[str, typer.Option(help="Rule-derived weak labelers in the label model, comma-separated: rules.impression, rules.findings, negex, keyword (negation-free; left out by default: it errs together with negex).")] = ",".join(DEFAULT_RULE_SIGNALS),
     model_signals: Annotated[str, typer.Option(help="Registered trainable labelers used out of fold, comma-separated (the first also feeds confident learning); e.g. baseline.tfidf,classifier. Empty: none.")] = ",".join(DEFAULT_MODELS),
+    pooled_signals: Annotated[str, typer.Option(help="Trainable labelers cross-fitted like --model-signals whose out-of-fold probabilities are averaged into the confidences without voting in the label model, comma-separated; e.g. classifier (a BiGRU per fold: minutes; sharper confidences).")] = "",
     folds: Annotated[int, typer.Option(help="Cross-fitting folds of the trained signals.")] = 5,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals (0: none).")] = 200,
     seed: Annotated[int, typer.Option(help="Seeds folds, models and bootstrap.")] = 0,
@@ -119,7 +120,7 @@ def noise_command(
     opts = IngestOptions(id_column=id_column, text_columns=tuple(text_column or ("text",)), format=input_format,
                          duplicates=duplicates, max_chars=max_chars)  # type: ignore[arg-type]
     cfg = NoiseConfig(_names(rule_signals), _names(model_signals), n_splits=folds, n_bootstrap=n_bootstrap,
-                      seed=seed)
+                      pooled_models=_names(pooled_signals), seed=seed)
     label_sections = split_list(sections)
     command = command_line()
     summary: NoiseRunSummary = noise(

@@ -135,6 +135,13 @@ def test_cli_noise_signal_options(sample_csv, tmp_path):
     assert doc["signals"] == ["rules.impression", "keyword"]
     assert doc["observations"][0]["confident_learning"] is None
     assert run("noise", sample_csv, "-o", tmp_path / "s.csv", "--model-signals", "dragon", *FAST, "-q") == 2
+    assert run("noise", sample_csv, "-o", tmp_path / "t.csv", "--pooled-signals", "dragon", *FAST, "-q") == 2
+    # a pooled-only signal is cross-fitted and recorded, but does not vote
+    assert run("noise", sample_csv, "-o", tmp_path / "p.csv", "--model-signals", "", "--pooled-signals",
+               "baseline.tfidf", *FAST, "-q") == 0
+    doc = json.loads((tmp_path / "p.csv.noise.json").read_text())
+    assert "baseline.tfidf" not in doc["signals"] and doc["noise_config"]["pooled_models"] == ["baseline.tfidf"]
+    assert "averaged with the model signals" in doc["definition"]["confidence"]
 
 
 def test_cli_noise_rows_that_fail_go_to_the_errors_file(sample_csv, tmp_path, monkeypatch):

@@ -135,6 +135,34 @@ def test_confidence_pools_label_model_and_model_signal(audited):
         [o.estimate.error_rate for o in plain.per_observation]
 
 
+def test_pooled_only_model_joins_the_confidence_but_not_the_label_model(audited, rule_labeler):
+    reports, audit, _ = audited
+    from labeler.noise_audit import audit_signals, collect_signals
+
+    cfg = NoiseConfig(n_bootstrap=0, n_splits=3, seed=0, models=(), pooled_models=("baseline.tfidf",))
+    matrix, _ = collect_signals(reports, rule_labeler, cfg)
+    assert matrix.signal_names == ("rules.impression", "rules.findings", "negex")
+    assert matrix.L.shape[2] == 3 and set(matrix.pred_probs) == {"baseline.tfidf"}
+    pooled = audit_signals(matrix, audit.names, cfg)
+    alone = audit_signals(matrix, audit.names, NoiseConfig(n_bootstrap=0, n_splits=3, seed=0, models=(),
+                                                           pool_models=False))
+    np.testing.assert_allclose(pooled.posteriors,
+                               (alone.posteriors + matrix.pred_probs["baseline.tfidf"]) / 2, atol=1e-9)
+    # it does not vote, so the label model's noise rates are those of the voters alone
+    assert [o.estimate.error_rate for o in pooled.per_observation] == \
+        [o.estimate.error_rate for o in alone.per_observation]
+    assert all(o.confident_learning is None for o in pooled.per_observation)
+    assert cfg.to_dict()["pooled_models"] == ["baseline.tfidf"]
+
+
+@pytest.mark.parametrize("bad", [{"pooled_models": ("nope",)},
+                                 {"models": ("baseline.tfidf",), "pooled_models": ("baseline.tfidf",)},
+                                 {"pooled_models": ("baseline.tfidf",), "pool_models": False}])
+def test_pooled_models_config_is_checked(bad):
+    with pytest.raises(ConfigError):
+        NoiseConfig(**bad)
+
+
 def test_audit_ranking_filters(audited):
     _, audit, _ = audited
     pairs = audit.ranked(min_suspicion=0.2, observations=["pleural_effusion"], top=None)
