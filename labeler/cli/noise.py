@@ -49,7 +49,10 @@ def print_noise_table(audit: NoiseAudit, gold: Any = None) -> None:
     how = "recalibrated on gold" if audit.calibrated else "estimated without gold"
     console.print(f"+ positive, 0 negative (absent or blank), ? uncertain labels; error = share of labels wrong, "
                   f"wrong|x = P(label wrong | label x), {how} (label model over "
-                  f"{', '.join(audit.signals.signal_names)}); CL = confident learning's error estimate"
+                  f"{', '.join(audit.signals.signal_names)}"
+                  + (f"; confidences also average {', '.join(audit.config.pooled_models)}"
+                     if audit.config.pooled_models else "")
+                  + "); CL = confident learning's error estimate"
                   + ("; gold = measured on the gold reports, calib = recalibrated estimate over the whole corpus"
                      if gold is not None else ""))
     n_warn = sum(1 for ob in audit.per_observation if ob.warnings)

@@ -127,7 +127,7 @@ def test_cli_label_with_confidence_needs_the_rule_labeler(sample_csv, tmp_path, 
     assert "rule labeler" in capsys.readouterr().err
 
 
-def test_cli_noise_signal_options(sample_csv, tmp_path):
+def test_cli_noise_signal_options(sample_csv, tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert run("noise", sample_csv, "-o", out, "--rule-signals", "rules.impression,keyword", "--model-signals", "",
                *FAST, "-q") == 0
@@ -138,7 +138,8 @@ def test_cli_noise_signal_options(sample_csv, tmp_path):
     assert run("noise", sample_csv, "-o", tmp_path / "t.csv", "--pooled-signals", "dragon", *FAST, "-q") == 2
     # a pooled-only signal is cross-fitted and recorded, but does not vote
     assert run("noise", sample_csv, "-o", tmp_path / "p.csv", "--model-signals", "", "--pooled-signals",
-               "baseline.tfidf", *FAST, "-q") == 0
+               "baseline.tfidf", *FAST) == 0
+    assert "confidences also average baseline.tfidf" in " ".join(capsys.readouterr().err.split())
     doc = json.loads((tmp_path / "p.csv.noise.json").read_text())
     assert "baseline.tfidf" not in doc["signals"] and doc["noise_config"]["pooled_models"] == ["baseline.tfidf"]
     assert "averaged with the model signals" in doc["definition"]["confidence"]
