@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labeler import Report, RuleLabeler, __version__  # noqa: E402
+from labeler.cli import split_list  # noqa: E402
 from labeler.gold import load_iu_mesh_gold  # noqa: E402
 from labeler.noise import calibration  # noqa: E402
 from labeler.noise_audit import CODED_GROUPS, DEFAULT_MODELS, NoiseConfig, audit_corpus, calibrate_on_gold  # noqa: E402
@@ -44,13 +45,6 @@ from labeler.vocab import ABSTAIN, CODED_CLASSES, UNCERTAIN_CLASS  # noqa: E402
 
 def _r(x: float, d: int = 4) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), d)
-
-
-def decision_confidence(audit) -> np.ndarray:  # noqa: ANN001
-    """P(the label's coded / not-coded decision is right), from the label-model posteriors, (N, F)."""
-    coded = np.isin(audit.signals.labels, CODED_CLASSES)
-    p_coded = audit.posteriors[:, :, list(CODED_CLASSES)].sum(axis=2)
-    return np.clip(np.where(coded, p_coded, 1.0 - p_coded), 0.0, 1.0)
 
 
 def precision_at(scores: np.ndarray, wrong: np.ndarray, k: int) -> float:
@@ -78,9 +72,9 @@ def main() -> int:
     gold = load_iu_mesh_gold(args.corpora / "iu" / "reports.csv", args.corpora / "iu" / "mesh_to_chexpert.tsv")
     labeler = RuleLabeler()
     reports = [Report(u, t) for u, t in zip(gold.study_uids, gold.texts)]
-    models = tuple(m.strip() for m in args.model_signals.split(",") if m.strip())
-    pooled = tuple(m.strip() for m in args.pooled_signals.split(",") if m.strip())
-    cfg = NoiseConfig(models=models, pooled_models=pooled, n_bootstrap=args.n_bootstrap, seed=args.seed)
+    cfg = NoiseConfig(models=tuple(split_list(args.model_signals) or ()),
+                      pooled_models=tuple(split_list(args.pooled_signals) or ()), n_bootstrap=args.n_bootstrap,
+                      seed=args.seed)
     start = time.perf_counter()
     audit, _ = audit_corpus(reports, labeler, cfg)
     seconds = time.perf_counter() - start
@@ -94,7 +88,7 @@ def main() -> int:
     wrong = coded != codes                                         # (N, F): rules disagree with the codes
     support = codes.sum(axis=0)
     eligible = support >= 10
-    dconf = decision_confidence(audit)
+    dconf = audit.decision_confidence()
     L = audit.signals.L
     any_disagree = ((L != ABSTAIN) & (L != audit.signals.labels[:, :, None])).any(axis=2)
     uncertain = audit.signals.labels == UNCERTAIN_CLASS

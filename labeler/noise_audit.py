@@ -354,8 +354,16 @@ class NoiseAudit:
         """:attr:`report_suspicion` counting only the labels of ``observations`` (``None``: all)."""
         cols = (list(range(len(self.observations))) if observations is None
                 else [self.observations.index(o) for o in observations])
-        primary = [j for j in cols if self.observations[j] not in set(self.derived)] or cols
+        derived = set(self.derived)
+        primary = [j for j in cols if self.observations[j] not in derived] or cols
         return 1.0 - np.prod(np.clip(self.confidence[:, primary], 0.0, 1.0), axis=1)
+
+    def decision_confidence(self) -> np.ndarray:
+        """Probability that each label's coded / not-coded decision is right (positive or uncertain
+        = coded), from :attr:`posteriors`, shape (N, F): the confidence binary gold scores."""
+        coded = np.isin(self.signals.labels, CODED_CLASSES)
+        p_coded = self.posteriors[:, :, list(CODED_CLASSES)].sum(axis=2)
+        return np.clip(np.where(coded, p_coded, 1.0 - p_coded), 0.0, 1.0)
 
     def most_likely(self) -> np.ndarray:
         """Most probable true class per report and observation, shape (N, F)."""
@@ -763,14 +771,14 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
     check: dict[str, dict[str, Any]] = {}
     rng = np.random.default_rng(seed)
     folds = rng.permutation(len(pairs)) % max(2, min(n_folds, len(pairs)))
+    decision_raw = audit.decision_confidence() if kind == "binary" else None
     for c, obs in enumerate(obs_cols):
         j = audit.observations.index(obs)
         gold = _gold_classes(gold_values[g_idx, c], kind)
         # every report's label class (binary: coded or not) and confidence in it; the gold rows are a subset
-        if kind == "binary":
+        if decision_raw is not None:
             all_lab = np.isin(audit.signals.labels[:, j], CODED_CLASSES).astype(np.int64)
-            all_pc = audit.posteriors[:, j, list(CODED_CLASSES)].sum(axis=1)
-            all_raw = np.clip(np.where(all_lab == 1, all_pc, 1.0 - all_pc), 0.0, 1.0)
+            all_raw = decision_raw[:, j]
             n_classes = 2
         else:
             all_lab = audit.signals.labels[:, j]

@@ -135,6 +135,17 @@ def test_confidence_pools_label_model_and_model_signal(audited):
         [o.estimate.error_rate for o in plain.per_observation]
 
 
+def test_decision_confidence_is_the_coded_mass_for_coded_labels(audited):
+    _, audit, _ = audited
+    dc = audit.decision_confidence()
+    p_coded = audit.posteriors[:, :, 1] + audit.posteriors[:, :, 2]
+    coded = np.isin(audit.signals.labels, (1, 2))
+    np.testing.assert_allclose(dc[coded], p_coded[coded])
+    np.testing.assert_allclose(dc[~coded], 1.0 - p_coded[~coded])
+    negative = audit.signals.labels == 0  # for a negative label the decision is the class
+    np.testing.assert_allclose(dc[negative], audit.confidence[negative])
+
+
 def test_pooled_only_model_joins_the_confidence_but_not_the_label_model(audited, rule_labeler):
     reports, audit, _ = audited
     from labeler.noise_audit import audit_signals, collect_signals
