@@ -2,6 +2,7 @@
 
     python evaluation/classifier_eval.py                          # BiGRU, 5 folds, all systems
     python evaluation/classifier_eval.py --architecture transformer --folds-run 0   # MiniLM, fold 0 only
+    python evaluation/classifier_eval.py --train-fraction 0.5 --no-stack --no-fine-tune  # learning curve
 
 Protocol (no human code of a held-out fold is ever used to train anything scored on it):
 
@@ -10,7 +11,9 @@ Protocol (no human code of a held-out fold is ever used to train anything scored
 * Folds: ``KFold(5, shuffle=True, random_state=seed)`` over the gold reports.
 * Classifier for fold k: trained on the **texts** of the other folds labeled by the rule labeler
   (plus the 1,000 synthetic reports of ``synthetic_cxr``, also rule-labeled, unless
-  ``--no-synthetic``); it predicts fold k. No human code is used.
+  ``--no-synthetic``); it predicts fold k. No human code is used. ``--train-fraction F`` keeps a
+  seeded random share F of those weak-supervision texts (the same IU reports in every fold they
+  train, and the same synthetic ones): the learning curve of the classifier in corpus size.
 * Classifier + gold fine-tuning (``clf+ft``): that classifier fine-tuned on the human codes of the
   other folds (binary loss), then fold k.
 * Ensemble ``gate`` (no gold): rules where they fired, classifier otherwise (``gate-modifier``:
@@ -25,7 +28,8 @@ Protocol (no human code of a held-out fold is ever used to train anything scored
   (``--bootstrap``, seeded) shared by all systems, so each difference is paired; 95 % percentile
   intervals and the paired-bootstrap p-value.
 
-Writes ``evaluation/results/classifier_iu_<architecture>.json`` (numbers, fold and model
+Writes ``evaluation/results/classifier_iu_<architecture>.json`` (``..._frac<F>.json`` with
+``--train-fraction``; numbers, fold and model
 fingerprints, timings; no report text). Trained models and out-of-fold probabilities are cached
 under ``--cache`` so that a rerun only scores. Needs ../shared/corpora (or LABELER_SHARED).
 """
@@ -82,6 +86,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--no-synthetic", action="store_true")
+    parser.add_argument("--train-fraction", type=float, default=1.0,
+                        help="Share of the weak-supervision texts (IU training folds, synthetic) to train on.")
     parser.add_argument("--no-stack", action="store_true", help="Skip the nested models of the stacked ensemble.")
     parser.add_argument("--no-fine-tune", action="store_true", help="Skip classifier + gold fine-tuning.")
     parser.add_argument("--epochs", type=int, default=None)
@@ -101,6 +107,8 @@ def main() -> int:
 
     gold = load_iu_mesh_gold(args.corpora / "iu" / "reports.csv", args.corpora / "iu" / "mesh_to_chexpert.tsv")
     reports = [Report(u, t) for u, t in zip(gold.study_uids, gold.texts)]
+    if not 0.0 < args.train_fraction <= 1.0:
+        parser.error("--train-fraction must be in (0, 1]")
     extra = [] if args.no_synthetic else load_synthetic(args.corpora / "synthetic_cxr" / "reports.jsonl")
     rules = RuleLabeler()
     obs = list(rules.observations)
@@ -111,6 +119,13 @@ def main() -> int:
     rule_results = list(rules.label(reports))
     rules_seconds = time.perf_counter() - t0
     extra_results = list(rules.label(extra))
+    # --train-fraction: one seeded subset of the weak-supervision texts, shared by every fold
+    frac_rng = np.random.default_rng([args.seed, 7])
+    weak_iu = frac_rng.random(len(reports)) < args.train_fraction if args.train_fraction < 1 else None
+    if args.train_fraction < 1:
+        keep = np.sort(frac_rng.permutation(len(extra))[: int(round(args.train_fraction * len(extra)))])
+        extra = [extra[i] for i in keep]
+        extra_results = [extra_results[i] for i in keep]
     r_status, r_mod = rule_arrays(rule_results, obs)
     g = np.zeros_like(gold.values)  # gold in observation order
     for jg, jo in enumerate(col):
@@ -130,7 +145,10 @@ def main() -> int:
     if args.architecture == "transformer":
         params["freeze_layers"] = args.freeze_layers
     params.update(parse_params(args.param))  # the CLI's --param KEY=VALUE parser
-    tag = hashlib.sha256(json.dumps([params, args.no_synthetic, fold_hash], sort_keys=True).encode()).hexdigest()[:10]
+    tag_parts: list[object] = [params, args.no_synthetic, fold_hash]
+    if args.train_fraction < 1:
+        tag_parts.append(args.train_fraction)
+    tag = hashlib.sha256(json.dumps(tag_parts, sort_keys=True).encode()).hexdigest()[:10]
     models_info: dict[str, dict[str, object]] = {}
 
     def train_predict(key: str, train_idx: np.ndarray, predict_idx: np.ndarray) -> np.ndarray:
@@ -140,6 +158,8 @@ def main() -> int:
         if (path / "model.json").is_file():
             clf = ClassifierLabeler(model=path, n_threads=args.threads)
         else:
+            if weak_iu is not None:
+                train_idx = train_idx[weak_iu[train_idx]]
             train_reports = [reports[i] for i in train_idx] + extra
             labels = [rule_results[i] for i in train_idx] + extra_results  # the rules' results: weak labels
             log(f"train {key}: {len(train_reports)} reports")
@@ -267,6 +287,7 @@ def main() -> int:
                   "assignment_sha256": fold_hash, "sizes": [int(len(x)) for x in folds],
                   "splitter": f"sklearn KFold(n_splits={args.folds}, shuffle=True, random_state={args.seed})"},
         "extra_training_text": None if args.no_synthetic else f"synthetic_cxr ({len(extra)} reports, rule labels)",
+        "train_fraction": args.train_fraction,
         "bootstrap": {"n": args.bootstrap, "seed": args.seed, "implementation": "labeler.metrics.score_arrays / "
                       "compare_arrays (percentile interval, paired over the same report resamples)"},
         "systems": scored,
@@ -274,7 +295,8 @@ def main() -> int:
         "stacker": stack_info or None,
         "rules_seconds_iu": round(rules_seconds, 2),
     }
-    out = args.out / f"classifier_iu_{args.architecture}.json"
+    suffix = f"_frac{args.train_fraction:g}" if args.train_fraction < 1 else ""
+    out = args.out / f"classifier_iu_{args.architecture}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"IU 5-fold out-of-fold, {len(covered)} reports scored ({args.architecture}):")
     for name, sc in scored.items():
