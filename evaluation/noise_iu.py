@@ -2,6 +2,8 @@
 
     python evaluation/noise_iu.py                 # writes evaluation/results/noise_iu.json, prints tables
     python evaluation/noise_iu.py --n-bootstrap 0 # faster, no intervals
+    python evaluation/noise_iu.py --audit-labeler classifier \
+        --out evaluation/results/noise_iu_audit_classifier.json   # audit the BiGRU's labels instead
 
 Which reports: every IU report with MeSH codes (3,008; ``No Indexing`` left out), findings +
 impression, as ``labeler.gold.load_iu_mesh_gold`` reads them (core tier). The audit sees the
@@ -17,6 +19,11 @@ texts only; the codes are used afterwards, to score it:
   codes, against the base rate;
 * with gold: the label model recalibrated on a gold subset (Platt scaling per observation), its
   error-rate estimates and calibration on the reports it did not see.
+
+``--audit-labeler classifier`` audits another labeler's labels with the same signals (what
+``labeler noise --labeler classifier`` does): here the classifier's *out-of-fold* labels (a model per
+fold, trained on the other folds' texts with the rules' labels, as ``classifier_eval.py`` does
+without the synthetic reports), so that no report is labeled by a model that read it.
 
 Needs ../shared/corpora (or LABELER_SHARED). Writes numbers and ids only, no report text.
 """
@@ -39,8 +46,15 @@ from labeler import Report, RuleLabeler, __version__  # noqa: E402
 from labeler.cli import split_list  # noqa: E402
 from labeler.gold import load_iu_mesh_gold  # noqa: E402
 from labeler.noise import calibration  # noqa: E402
-from labeler.noise_audit import CODED_GROUPS, DEFAULT_MODELS, NoiseConfig, audit_corpus, calibrate_on_gold  # noqa: E402
-from labeler.vocab import ABSTAIN, CODED_CLASSES, UNCERTAIN_CLASS  # noqa: E402
+from labeler.noise_audit import (  # noqa: E402
+    CODED_GROUPS,
+    DEFAULT_MODELS,
+    NoiseConfig,
+    audit_corpus,
+    audit_signals,
+    calibrate_on_gold,
+)
+from labeler.vocab import ABSTAIN, CODED_CLASSES, STATUS_ORDER, UNCERTAIN_CLASS, statuses_to_classes  # noqa: E402
 
 
 def _r(x: float, d: int = 4) -> float | None:
@@ -62,6 +76,8 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=100)
     parser.add_argument("--model-signals", default=",".join(DEFAULT_MODELS),
                         help="trainable labelers cross-fitted as signals, comma-separated (e.g. baseline.tfidf,classifier)")
+    parser.add_argument("--audit-labeler", default=None,
+                        help="audit this trainable labeler's out-of-fold labels instead of the rules' (e.g. classifier)")
     parser.add_argument("--pooled-signals", default="",
                         help="trainable labelers cross-fitted and pooled into the confidences only (e.g. classifier)")
     args = parser.parse_args()
@@ -76,7 +92,21 @@ def main() -> int:
                       pooled_models=tuple(split_list(args.pooled_signals) or ()), n_bootstrap=args.n_bootstrap,
                       seed=args.seed)
     start = time.perf_counter()
-    audit, _ = audit_corpus(reports, labeler, cfg)
+    audit, results = audit_corpus(reports, labeler, cfg)
+    audited_info = labeler.info().to_dict()
+    if args.audit_labeler:
+        import dataclasses
+
+        from labeler.labelers.base import make_labeler
+        from labeler.signals import cross_val_predict_proba
+
+        proba = cross_val_predict_proba(lambda: make_labeler(args.audit_labeler, seed=args.seed), reports,
+                                        labels=results, n_splits=cfg.n_splits, seed=args.seed + 1)
+        statuses = np.array(STATUS_ORDER, dtype=object)[proba.argmax(axis=2)]
+        matrix = dataclasses.replace(audit.signals, labels=statuses_to_classes(statuses), statuses=statuses)
+        audit = audit_signals(matrix, audit.names, cfg, provenance=audit.provenance, derived=audit.derived)
+        audited_info = {"name": args.audit_labeler, "labels": f"out of fold ({cfg.n_splits} folds, seed "
+                        f"{args.seed + 1}), trained on the other folds' texts with the rules' labels"}
     seconds = time.perf_counter() - start
     if audit.study_uids != gold.study_uids:
         raise SystemExit("the rules failed on some IU reports; rows no longer align")
@@ -227,7 +257,8 @@ def main() -> int:
                 "positive or uncertain = coded",
         "estimated_on": f"all {len(gold.study_uids)} reports, texts only (no gold used by the estimator)",
         "engine_version": __version__,
-        "labeler": labeler.info().to_dict(),
+        "labeler": audited_info,
+        "signals_from": labeler.info().to_dict(),
         "noise_config": cfg.to_dict(),
         "signals": list(audit.signals.signal_names),
         "seconds": round(seconds, 1),

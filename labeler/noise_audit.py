@@ -189,12 +189,19 @@ def collect_signals(
     rule_labeler: Any,
     config: NoiseConfig | None = None,
     *,
+    audited: Any = None,
     on_progress: ProgressFn | None = None,
 ) -> tuple[SignalMatrix, list[ReportResult]]:
     """Label ``reports`` with the rules and compute every signal of ``config``.
 
+    ``audited``: another labeler whose labels are audited instead of the rules' (a classifier, an
+    ensemble: any labeler of the same observations). The signals stay the same — they come from the
+    rules and the models trained on the rules' labels, and none of them is the audited labeler —
+    only the labels whose confidence and noise rates are estimated change.
+
     Returns the signal arrays and the rule results (stripped to their labels and evidence).
-    Reports the rules fail on are left out of both; their ids are logged (never their text).
+    Reports the rules (or the audited labeler) fail on are left out of both; their ids are
+    logged (never their text).
     """
     cfg = config or NoiseConfig()
     reports = list(reports)
@@ -218,8 +225,25 @@ def collect_signals(
             on_progress("rules", i, n)
     if not kept:
         raise DataError("the rules failed on every report", code="labeling_failed")
+    label_source = results
+    if audited is not None:
+        theirs = tuple(getattr(audited, "observations", observations))
+        if theirs != observations:
+            raise ConfigError(f"the audited labeler labels {list(theirs)}, the rules {list(observations)}: "
+                              "audit it with the ruleset it was built on (--rules)", code="label_set_mismatch")
+        audited_results = list(audited.label(kept))
+        ok = [not r.errors and r.study_uid == k.study_uid for r, k in zip(audited_results, kept)]
+        for k, good in zip(kept, ok):
+            if not good:
+                log.warning("noise audit: the audited labeler failed on study_uid=%s; left out", k.study_uid)
+        if not any(ok):
+            raise DataError("the audited labeler failed on every report", code="labeling_failed")
+        kept = [x for x, good in zip(kept, ok) if good]
+        results = [x for x, good in zip(results, ok) if good]
+        rule_votes = [x for x, good in zip(rule_votes, ok) if good]
+        label_source = [x for x, good in zip(audited_results, ok) if good]
 
-    statuses = np.array([[res.label(o).status for o in observations] for res in results], dtype=object)
+    statuses = np.array([[res.label(o).status for o in observations] for res in label_source], dtype=object)
     labels = statuses_to_classes(statuses)
     columns: list[np.ndarray] = []
     names: list[str] = []
@@ -645,11 +669,14 @@ def audit_signals(matrix: SignalMatrix, names: Sequence[str] | None = None, conf
                       derived=tuple(o for o in derived if o in matrix.observations))
 
 
-def audit_provenance(rule_labeler: Any, config: NoiseConfig) -> dict[str, Any]:
-    """Engine, labeler, ruleset and configuration of an audit (for outputs)."""
+def audit_provenance(rule_labeler: Any, config: NoiseConfig, audited: Any = None) -> dict[str, Any]:
+    """Engine, labeler, ruleset and configuration of an audit (for outputs). ``labeler`` is the
+    audited one; with another labeler than the rules, ``signals_from`` is the rule labeler."""
+    extra = {"signals_from": rule_labeler.info().to_dict()} if audited is not None else {}
     return {
         "engine_version": __version__,
-        "labeler": rule_labeler.info().to_dict(),
+        "labeler": (audited if audited is not None else rule_labeler).info().to_dict(),
+        **extra,
         "noise_config": config.to_dict(),
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -657,10 +684,11 @@ def audit_provenance(rule_labeler: Any, config: NoiseConfig) -> dict[str, Any]:
 
 
 def audit_corpus(reports: Iterable[Report], rule_labeler: Any, config: NoiseConfig | None = None, *,
-                 on_progress: ProgressFn | None = None) -> tuple[NoiseAudit, list[ReportResult]]:
+                 audited: Any = None, on_progress: ProgressFn | None = None) -> tuple[NoiseAudit, list[ReportResult]]:
     """The whole audit of a corpus: signals, label model, confident learning (no gold).
 
     Returns the audit and the rule results (labels with evidence) of the audited reports.
+    ``audited``: audit that labeler's labels instead of the rules' (see :func:`collect_signals`).
 
     Examples
     --------
@@ -675,11 +703,12 @@ def audit_corpus(reports: Iterable[Report], rule_labeler: Any, config: NoiseConf
     True
     """
     cfg = config or NoiseConfig()
-    matrix, results = collect_signals(list(reports), rule_labeler, cfg, on_progress=on_progress)
+    matrix, results = collect_signals(list(reports), rule_labeler, cfg, audited=audited, on_progress=on_progress)
     ruleset = getattr(rule_labeler, "ruleset", None)
     names = [ruleset.display_name(o) for o in matrix.observations] if ruleset is not None else None
     derived = [d.observation for d in ruleset.aggregation.derived] if ruleset is not None else []
-    audit = audit_signals(matrix, names, cfg, provenance=audit_provenance(rule_labeler, cfg), derived=derived)
+    audit = audit_signals(matrix, names, cfg, provenance=audit_provenance(rule_labeler, cfg, audited),
+                          derived=derived)
     return audit, results
 
 
@@ -885,6 +914,7 @@ def review_rows(audit: NoiseAudit, results: Sequence[ReportResult], pairs: Seque
         obs = audit.observations[j]
         res = results[i]
         lab = res.label(obs)
+        status = audit.signals.statuses[i, j]  # the audited label (the rules' unless another labeler's)
         ev = lab.evidence[0] if lab.evidence else None
         label_class = int(audit.signals.labels[i, j])
         disagree = []
@@ -896,8 +926,8 @@ def review_rows(audit: NoiseAudit, results: Sequence[ReportResult], pairs: Seque
             "rank": rank,
             "study_uid": res.study_uid,
             "observation": audit.names[j],
-            "label": _cell(lab.status),
-            "status": lab.status.value,
+            "label": _cell(status),
+            "status": status.value,
             "confidence": round(float(audit.confidence[i, j]), 4),
             "suspicion": round(float(1.0 - audit.confidence[i, j]), 4),
             "report_suspicion": round(float(rep_sus[i]), 4),
@@ -1002,6 +1032,7 @@ def noise(
     ingest: Any = None,
     rules: str | Path | None = None,
     label_sections: Sequence[str] | None = None,
+    labeler: Any = None,
     config: NoiseConfig | None = None,
     gold_path: str | Path | None = None,
     gold_kind: str = "status",
@@ -1013,7 +1044,7 @@ def noise(
     on_progress: ProgressFn | None = None,
     command: str | None = None,
 ) -> NoiseRunSummary:
-    """Audit a corpus's rule labels: write the review list (CSV) and ``<out>.noise.json``.
+    """Audit a corpus's labels: write the review list (CSV) and ``<out>.noise.json``.
 
     Parameters
     ----------
@@ -1025,7 +1056,10 @@ def noise(
         rows that could not be read.
     ingest : IngestOptions, default=None
     rules, label_sections : default=None
-        The rule labeler under audit.
+        The rule labeler: under audit, and the source of the signals.
+    labeler : labeler, default=None
+        Audit this labeler's labels instead of the rules' (a classifier or an ensemble of the same
+        observations); the signals still come from the rules (:func:`collect_signals`).
     config : NoiseConfig, default=None
     gold_path : str or Path, default=None
         Optional gold labels file keyed by ``gold_key`` (``kind`` binary or status): adds measured
@@ -1072,12 +1106,15 @@ def noise(
         reports, n_rows = _read_corpus(input_path, opts, errors)
         if on_progress is not None:
             on_progress("read", len(reports), len(reports))
-        audit, results = audit_corpus(reports, lab, cfg, on_progress=on_progress)
+        other = labeler if labeler is not None and not isinstance(labeler, RuleLabeler) else None
+        if labeler is not None and other is None:
+            lab = labeler
+        audit, results = audit_corpus(reports, lab, cfg, audited=other, on_progress=on_progress)
         audited = set(audit.study_uids)
         for report in reports:
-            if report.study_uid not in audited:  # the rules failed on it
+            if report.study_uid not in audited:  # the rules (or the audited labeler) failed on it
                 for row in report.rows or (0,):
-                    errors.write(RowError(row, "labeling_failed", "the rules failed on this report",
+                    errors.write(RowError(row, "labeling_failed", "the labeler failed on this report",
                                           report.study_uid, report.source))
     finally:
         errors.close()
@@ -1124,15 +1161,14 @@ def confidence_columns(
     first pass: the rules, the weak labelers and the cross-fitted baseline), writes
     ``<out>.noise.json``, and the returned :data:`~labeler.export.ExtraColumn` gives each label's
     confidence (``<Name>__conf`` in CSV/Parquet, a ``conf`` object in JSONL) when the labels are
-    written in the second pass. Only the rule labeler's labels can be audited.
+    written in the second pass. Any labeler's labels can be audited: with another labeler than
+    the rules (a classifier, an ensemble), the signals come from the rules of its ruleset and the
+    audit scores that labeler's labels.
     """
     from .export import write_json
     from .ingest import IngestOptions
     from .labelers.rules import RuleLabeler
 
-    if not isinstance(labeler, RuleLabeler):
-        raise ConfigError("--with-confidence audits the rule labeler's labels; use --labeler rules",
-                          code="confidence_needs_rules")
     from .export import sidecar_paths
 
     side = noise_path(output_path)
@@ -1146,7 +1182,11 @@ def confidence_columns(
     from .ingest import read_reports
 
     reports = [r for r in read_reports(input_path, opts) if isinstance(r, Report)]
-    audit, _ = audit_corpus(reports, labeler, config or NoiseConfig(), on_progress=on_progress)
+    if isinstance(labeler, RuleLabeler):
+        audit, _ = audit_corpus(reports, labeler, config or NoiseConfig(), on_progress=on_progress)
+    else:
+        rules = RuleLabeler(getattr(labeler, "rules", None), getattr(labeler, "label_sections", None))
+        audit, _ = audit_corpus(reports, rules, config or NoiseConfig(), audited=labeler, on_progress=on_progress)
     doc = audit.to_dict()
     doc["input"] = {"path": str(input_path), "reports": len(reports), "audited": len(audit.study_uids)}
     out = Path(output_path)

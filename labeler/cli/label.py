@@ -103,7 +103,7 @@ def label_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run of the same command (committed chunks are kept; the result equals an uninterrupted run).")] = False,
     engine: Annotated[str, typer.Option(help="local | dask.")] = "local",
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) or scheduler file, for --engine dask; 'local' or omitted: a LocalCluster of --workers processes.")] = None,
-    with_confidence: Annotated[bool, typer.Option("--with-confidence", help="Add <Name>__conf columns (JSONL: a conf object): the probability that each label is right, estimated without gold by 'labeler noise' (also writes OUTPUT.noise.json). Costs a first pass over the input: the rules, weak labelers and a cross-fitted TF-IDF classifier, several times the rules' time.")] = False,
+    with_confidence: Annotated[bool, typer.Option("--with-confidence", help="Add <Name>__conf columns (JSONL: a conf object): the probability that each label of --labeler is right, estimated without gold by 'labeler noise' (also writes OUTPUT.noise.json). Costs a first pass over the input: the rules, weak labelers and a cross-fitted TF-IDF classifier, several times the rules' time.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (and an interrupted run's parts).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error.")] = "warning",

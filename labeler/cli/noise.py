@@ -1,4 +1,5 @@
-"""``labeler noise``: how wrong is each rule label — a review list and per-observation noise rates."""
+"""``labeler noise``: how wrong is each label (the rules', or another labeler's) — a review list and
+per-observation noise rates."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import ExitCode
+from ..errors import ConfigError, ExitCode
 from ..ingest import IngestOptions
 from ..noise_audit import DEFAULT_MODELS, DEFAULT_RULE_SIGNALS, NoiseAudit, NoiseConfig, NoiseRunSummary, noise
 from . import app, command_line, err_console, setup_logging, split_list
+from .label import labeler_spec, parse_params
 
 __all__ = ["noise_command", "print_noise_table", "progress_printer"]
 
@@ -29,7 +31,8 @@ def print_noise_table(audit: NoiseAudit, gold: Any = None) -> None:
 
     console = err_console()
     level = f"{audit.config.confidence_level:.0%}"
-    table = Table(title=f"Label noise, % ({len(audit.study_uids)} reports)", title_justify="left")
+    whose = (audit.provenance.get("labeler") or {}).get("name", "rules")
+    table = Table(title=f"Label noise, % ({len(audit.study_uids)} reports, {whose} labels)", title_justify="left")
     headers = ["observation", "+", "0", "?", "error", f"{level} CI", "wrong|+", "wrong|0", "wrong|?", "CL"]
     if gold is not None:
         headers += ["gold", "calib"]
@@ -90,6 +93,9 @@ def noise_command(
     input_format: Annotated[str, typer.Option(help="auto | csv | tsv | jsonl | parquet | txt.")] = "auto",
     rules: Annotated[Optional[Path], typer.Option(help="Ruleset directory (default: the packaged CheXpert-14 rules).")] = None,
     sections: Annotated[Optional[str], typer.Option(help="Comma-separated sections that produce labels (default: the ruleset's).")] = None,
+    labeler: Annotated[str, typer.Option("--labeler", "-l", help="Whose labels to audit: rules (default), or another registered labeler (classifier, ensemble, with --model); the signals always come from the rules of --rules.")] = "rules",
+    model: Annotated[Optional[Path], typer.Option(help="Model directory, for --labeler classifier/ensemble.")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Option KEY=VALUE of the audited labeler (repeatable), as for 'labeler label'.")] = None,
     duplicates: Annotated[str, typer.Option(help="Duplicate ids: error | keep-first | merge.")] = "error",
     max_chars: Annotated[int, typer.Option(help="Reports longer than this go to the errors file.")] = 100_000,
     by: Annotated[str, typer.Option(help="Review order: label (each label by suspicion) | report (reports by P(any label wrong), their labels together) | observation (grouped by observation).")] = "label",
@@ -110,6 +116,9 @@ def noise_command(
 ) -> int:
     """Estimate how wrong each rule label is, without gold, and list the labels to review.
 
+    With --labeler classifier|ensemble --model DIR the labels audited are that labeler's; the
+    signals, and the evidence sentences of the review list, still come from the rules.
+
     Signals that read the reports differently from the rules (the rules on the impression only
     and on the findings only, a NegEx-style window assertion, a TF-IDF classifier cross-fitted on
     the rules' labels) are combined per observation by a Dawid-Skene label model; confident
@@ -125,9 +134,15 @@ def noise_command(
     cfg = NoiseConfig(_names(rule_signals), _names(model_signals), n_splits=folds, n_bootstrap=n_bootstrap,
                       pooled_models=_names(pooled_signals), seed=seed)
     label_sections = split_list(sections)
+    audited = None
+    if labeler != "rules":
+        audited = labeler_spec(labeler, rules, sections, model, parse_params(param)).build()
+    elif model is not None or param:
+        raise ConfigError("--model and --param are for the audited labeler: pass --labeler classifier or ensemble")
     command = command_line()
     summary: NoiseRunSummary = noise(
-        input, output, ingest=opts, rules=rules, label_sections=label_sections, config=cfg, gold_path=gold,
+        input, output, ingest=opts, rules=rules, label_sections=label_sections, labeler=audited, config=cfg,
+        gold_path=gold,
         gold_kind=gold_kind, gold_key=gold_id_column, by=by, top=top, min_suspicion=min_suspicion,
         overwrite=overwrite, on_progress=progress_printer(quiet), command=command)
     if not quiet and summary.audit is not None:

@@ -86,7 +86,7 @@ def test_cli_noise_by_report_and_gold(sample_csv, tmp_path, capsys):
     pe = doc["gold"]["observations"]["Pleural Effusion"]
     assert pe["measured_error_rate"] == pytest.approx(5 / 51, abs=1e-4)
     err = capsys.readouterr().err
-    assert "Label noise, % (51 reports)" in err and "gold = measured on the gold reports" in err
+    assert "Label noise, % (51 reports, rules labels)" in " ".join(err.split()) and "gold = measured on the gold reports" in err
 
 
 def test_cli_noise_missing_input_is_a_data_error(tmp_path):
@@ -122,9 +122,14 @@ def test_cli_label_without_confidence_is_unchanged(sample_csv, tmp_path):
     assert not out.with_name("labels.csv.noise.json").exists()
 
 
-def test_cli_label_with_confidence_needs_the_rule_labeler(sample_csv, tmp_path, capsys):
+def test_cli_label_with_confidence_of_an_unfitted_labeler_says_so(sample_csv, tmp_path, capsys):
     assert run("label", sample_csv, "-o", tmp_path / "l.csv", "--with-confidence", "-l", "baseline.tfidf", "-q") == 2
-    assert "rule labeler" in capsys.readouterr().err
+    assert "fit" in capsys.readouterr().err
+
+
+def test_cli_noise_model_without_labeler_is_a_usage_error(sample_csv, tmp_path, capsys):
+    assert run("noise", sample_csv, "-o", tmp_path / "r.csv", "--model", tmp_path, *FAST, "-q") == 2
+    assert "--labeler classifier" in capsys.readouterr().err
 
 
 def test_cli_noise_signal_options(sample_csv, tmp_path, capsys):

@@ -153,3 +153,34 @@ def test_cli_train_with_gold_stack(sample_csv, tmp_path):
     assert run("label", sample_csv, "-o", ens_out, "--labeler", "ensemble", "--model", out, "-q") == 0
     meta = json.loads((tmp_path / "e.jsonl.meta.json").read_text())
     assert meta["labeler"]["params"]["policy"] == "stack"
+
+
+def test_cli_noise_audits_the_classifier_labels(cli_model, sample_csv, tmp_path):
+    out = tmp_path / "review.csv"
+    assert run("noise", sample_csv, "-o", out, "--labeler", "classifier", "--model", cli_model,
+               "--n-bootstrap", "10", "--folds", "3", "-q") == 0
+    doc = json.loads(out.with_name("review.csv.noise.json").read_text())
+    assert doc["labeler"]["name"] == "classifier" and doc["signals_from"]["name"] == "rules"
+    labels = tmp_path / "clf.csv"
+    assert run("label", sample_csv, "-o", labels, "--labeler", "classifier", "--model", cli_model, "-q") == 0
+    with open(labels, newline="") as fh:
+        emitted = {r["study_uid"]: r for r in csv.DictReader(fh)}
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows
+    for r in rows:  # the review list shows the classifier's labels, not the rules'
+        assert r["label"] == emitted[r["study_uid"]][r["observation"]]
+
+
+@pytest.mark.parametrize("name", ["classifier", "ensemble"])
+def test_cli_label_with_confidence_of_a_model_labeler(cli_model, sample_csv, tmp_path, name):
+    out = tmp_path / "labels.csv"
+    assert run("label", sample_csv, "-o", out, "--labeler", name, "--model", cli_model, "--with-confidence",
+               "-q") == 0
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 51
+    conf = [float(r["Pleural Effusion__conf"]) for r in rows]
+    assert all(0.0 <= c <= 1.0 for c in conf)
+    doc = json.loads(out.with_name("labels.csv.noise.json").read_text())
+    assert doc["labeler"]["name"] == name

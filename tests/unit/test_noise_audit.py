@@ -243,3 +243,60 @@ def test_audit_config_validates():
         NoiseConfig(n_splits=1)
     with pytest.raises(ConfigError):
         NoiseConfig(rule_signals=(), models=())
+
+
+class _Contrarian:
+    """A labeler that says the rules' labels except pleural effusion, which it negates on ``flip`` ids."""
+
+    name = "contrarian"
+    version = "1"
+
+    def __init__(self, rules, flip):
+        self.rules, self.flip = rules, set(flip)
+        self.observations = rules.observations
+
+    def info(self):
+        from labeler.labelers.base import LabelerInfo
+
+        return LabelerInfo(self.name, self.version, tuple(self.observations))
+
+    def label(self, reports):
+        import dataclasses
+
+        for res in self.rules.label(reports):
+            if res.study_uid in self.flip:
+                labels = tuple(dataclasses.replace(lab, status=AssertionStatus.ABSENT, evidence=())
+                               if lab.observation == "pleural_effusion" else lab for lab in res.labels)
+                res = res.replace(labels=labels)
+            yield res
+
+
+def test_audit_of_another_labeler_scores_its_labels_with_the_same_signals(audited, rule_labeler):
+    reports, rules_audit, _ = audited
+    flip = ["r0-0", "r1-0"]  # "Small right pleural effusion" twice: every signal says present
+    other = _Contrarian(rule_labeler, flip)
+    audit, results = audit_corpus(reports, rule_labeler, CONFIG, audited=other)
+    j = audit.observations.index("pleural_effusion")
+    flipped = [audit.study_uids.index(u) for u in flip]
+    twins = [audit.study_uids.index(f"r{k}-0") for k in range(2, 8)]
+    # the signals and the rules' evidence are the rules'; only the audited labels changed
+    np.testing.assert_array_equal(audit.signals.L, rules_audit.signals.L)
+    assert all(audit.signals.statuses[i, j] is AssertionStatus.ABSENT for i in flipped)
+    assert all(audit.signals.statuses[i, j] is AssertionStatus.PRESENT for i in twins)
+    assert all(results[i].label("pleural_effusion").status is AssertionStatus.PRESENT for i in flipped)
+    # the negated labels are the ones the audit distrusts, and they head the review list
+    assert audit.confidence[flipped, j].max() < 0.5 < audit.confidence[twins, j].min()
+    top = [audit.study_uids[i] for i, jj in audit.ranked(by="label", top=2)]
+    assert sorted(top) == sorted(flip)
+    rows = review_rows(audit, results, audit.ranked(by="label", top=2))
+    assert {r["status"] for r in rows} == {"absent"}  # the audited label, not the rules'
+    assert audit.provenance["labeler"]["name"] == "contrarian"
+    assert audit.provenance["signals_from"]["name"] == "rules"
+
+
+def test_audit_of_a_labeler_with_other_observations_is_refused(audited, rule_labeler):
+    reports, _, _ = audited
+    other = _Contrarian(rule_labeler, [])
+    other.observations = ("pleural_effusion",)
+    with pytest.raises(ConfigError, match="audited labeler labels"):
+        audit_corpus(reports, rule_labeler, CONFIG, audited=other)
