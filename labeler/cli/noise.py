@@ -114,7 +114,7 @@ def noise_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error.")] = "warning",
 ) -> int:
-    """Estimate how wrong each rule label is, without gold, and list the labels to review.
+    """Estimate how wrong each label is (the rules', or --labeler's), without gold; list the labels to review.
 
     With --labeler classifier|ensemble --model DIR the labels audited are that labeler's; the
     signals, and the evidence sentences of the review list, still come from the rules.
