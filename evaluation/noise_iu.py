@@ -50,9 +50,9 @@ from labeler.noise_audit import (  # noqa: E402
     CODED_GROUPS,
     DEFAULT_MODELS,
     NoiseConfig,
-    audit_corpus,
-    audit_signals,
+    audit_matrix,
     calibrate_on_gold,
+    collect_signals,
 )
 from labeler.vocab import ABSTAIN, CODED_CLASSES, STATUS_ORDER, UNCERTAIN_CLASS, statuses_to_classes  # noqa: E402
 
@@ -92,9 +92,10 @@ def main() -> int:
                       pooled_models=tuple(split_list(args.pooled_signals) or ()), n_bootstrap=args.n_bootstrap,
                       seed=args.seed)
     start = time.perf_counter()
-    audit, results = audit_corpus(reports, labeler, cfg)
+    matrix, results = collect_signals(reports, labeler, cfg)
     audited_info = labeler.info().to_dict()
     if args.audit_labeler:
+        # out-of-fold labels have no labeler object to pass as audit_corpus(audited=...): swap them in
         import dataclasses
 
         from labeler.labelers.base import make_labeler
@@ -103,10 +104,10 @@ def main() -> int:
         proba = cross_val_predict_proba(lambda: make_labeler(args.audit_labeler, seed=args.seed), reports,
                                         labels=results, n_splits=cfg.n_splits, seed=args.seed + 1)
         statuses = np.array(STATUS_ORDER, dtype=object)[proba.argmax(axis=2)]
-        matrix = dataclasses.replace(audit.signals, labels=statuses_to_classes(statuses), statuses=statuses)
-        audit = audit_signals(matrix, audit.names, cfg, provenance=audit.provenance, derived=audit.derived)
+        matrix = dataclasses.replace(matrix, labels=statuses_to_classes(statuses), statuses=statuses)
         audited_info = {"name": args.audit_labeler, "labels": f"out of fold ({cfg.n_splits} folds, seed "
                         f"{args.seed + 1}), trained on the other folds' texts with the rules' labels"}
+    audit = audit_matrix(matrix, labeler, cfg)  # one label-model fit (and bootstrap) per run
     seconds = time.perf_counter() - start
     if audit.study_uids != gold.study_uids:
         raise SystemExit("the rules failed on some IU reports; rows no longer align")
@@ -258,7 +259,7 @@ def main() -> int:
         "estimated_on": f"all {len(gold.study_uids)} reports, texts only (no gold used by the estimator)",
         "engine_version": __version__,
         "labeler": audited_info,
-        "signals_from": labeler.info().to_dict(),
+        **({"signals_from": labeler.info().to_dict()} if args.audit_labeler else {}),
         "noise_config": cfg.to_dict(),
         "signals": list(audit.signals.signal_names),
         "seconds": round(seconds, 1),

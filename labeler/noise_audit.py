@@ -72,6 +72,8 @@ __all__ = [
     "collect_signals",
     "audit_signals",
     "audit_corpus",
+    "audit_matrix",
+    "signal_labelers",
     "GoldCalibration",
     "calibrate_on_gold",
     "REVIEW_COLUMNS",
@@ -238,10 +240,11 @@ def collect_signals(
                 log.warning("noise audit: the audited labeler failed on study_uid=%s; left out", k.study_uid)
         if not any(ok):
             raise DataError("the audited labeler failed on every report", code="labeling_failed")
-        kept = [x for x, good in zip(kept, ok) if good]
-        results = [x for x, good in zip(results, ok) if good]
-        rule_votes = [x for x, good in zip(rule_votes, ok) if good]
-        label_source = [x for x, good in zip(audited_results, ok) if good]
+
+        def pick(items: list[Any]) -> list[Any]:
+            return [x for x, good in zip(items, ok) if good]
+
+        kept, results, rule_votes, label_source = pick(kept), pick(results), pick(rule_votes), pick(audited_results)
 
     statuses = np.array([[res.label(o).status for o in observations] for res in label_source], dtype=object)
     labels = statuses_to_classes(statuses)
@@ -704,12 +707,38 @@ def audit_corpus(reports: Iterable[Report], rule_labeler: Any, config: NoiseConf
     """
     cfg = config or NoiseConfig()
     matrix, results = collect_signals(list(reports), rule_labeler, cfg, audited=audited, on_progress=on_progress)
+    return audit_matrix(matrix, rule_labeler, cfg, audited=audited), results
+
+
+def audit_matrix(matrix: SignalMatrix, rule_labeler: Any, config: NoiseConfig | None = None, *,
+                 audited: Any = None) -> NoiseAudit:
+    """:func:`audit_signals` with the rule labeler's display names, derived observations and provenance
+    (the second half of :func:`audit_corpus`, for a matrix whose labels were replaced)."""
+    cfg = config or NoiseConfig()
     ruleset = getattr(rule_labeler, "ruleset", None)
     names = [ruleset.display_name(o) for o in matrix.observations] if ruleset is not None else None
     derived = [d.observation for d in ruleset.aggregation.derived] if ruleset is not None else []
-    audit = audit_signals(matrix, names, cfg, provenance=audit_provenance(rule_labeler, cfg, audited),
-                          derived=derived)
-    return audit, results
+    return audit_signals(matrix, names, cfg, provenance=audit_provenance(rule_labeler, cfg, audited),
+                         derived=derived)
+
+
+def signal_labelers(labeler: Any = None, rules: str | Path | None = None,
+                    label_sections: Sequence[str] | None = None) -> tuple[Any, Any]:
+    """(the rule labeler whose signals the audit reads, the labeler audited or ``None`` for the rules').
+
+    ``labeler``: ``None`` (the rules of ``rules`` / ``label_sections``), a rule labeler, or any other
+    labeler — then the signals come from the rules of its own ruleset (its ``rules`` /
+    ``label_sections``) unless ``rules`` / ``label_sections`` are given.
+    """
+    from .labelers.rules import RuleLabeler
+
+    if isinstance(labeler, RuleLabeler):
+        return labeler, None
+    if labeler is None:
+        return RuleLabeler(rules, label_sections), None
+    return RuleLabeler(rules if rules is not None else getattr(labeler, "rules", None),
+                       label_sections if label_sections is not None else getattr(labeler, "label_sections", None)
+                       ), labeler
 
 
 # --------------------------------------------------------------------------------------------
@@ -1078,7 +1107,6 @@ def noise(
 
     from .export import ErrorWriter, sidecar_paths, write_json
     from .ingest import IngestOptions
-    from .labelers.rules import RuleLabeler
 
     start = time.perf_counter()
     opts = ingest or IngestOptions()
@@ -1100,15 +1128,12 @@ def noise(
         out.parent.mkdir(parents=True, exist_ok=True)
     if errors_path.exists():
         errors_path.unlink()
-    lab = RuleLabeler(rules, label_sections)
+    lab, other = signal_labelers(labeler, rules, label_sections)
     errors = ErrorWriter(errors_path)
     try:
         reports, n_rows = _read_corpus(input_path, opts, errors)
         if on_progress is not None:
             on_progress("read", len(reports), len(reports))
-        other = labeler if labeler is not None and not isinstance(labeler, RuleLabeler) else None
-        if labeler is not None and other is None:
-            lab = labeler
         audit, results = audit_corpus(reports, lab, cfg, audited=other, on_progress=on_progress)
         audited = set(audit.study_uids)
         for report in reports:
@@ -1165,11 +1190,8 @@ def confidence_columns(
     the rules (a classifier, an ensemble), the signals come from the rules of its ruleset and the
     audit scores that labeler's labels.
     """
-    from .export import write_json
+    from .export import sidecar_paths, write_json
     from .ingest import IngestOptions
-    from .labelers.rules import RuleLabeler
-
-    from .export import sidecar_paths
 
     side = noise_path(output_path)
     existing = [p for p in (Path(output_path), side, sidecar_paths(output_path)["meta"]) if p.exists()]
@@ -1182,11 +1204,8 @@ def confidence_columns(
     from .ingest import read_reports
 
     reports = [r for r in read_reports(input_path, opts) if isinstance(r, Report)]
-    if isinstance(labeler, RuleLabeler):
-        audit, _ = audit_corpus(reports, labeler, config or NoiseConfig(), on_progress=on_progress)
-    else:
-        rules = RuleLabeler(getattr(labeler, "rules", None), getattr(labeler, "label_sections", None))
-        audit, _ = audit_corpus(reports, rules, config or NoiseConfig(), audited=labeler, on_progress=on_progress)
+    rules, other = signal_labelers(labeler)
+    audit, _ = audit_corpus(reports, rules, config or NoiseConfig(), audited=other, on_progress=on_progress)
     doc = audit.to_dict()
     doc["input"] = {"path": str(input_path), "reports": len(reports), "audited": len(audit.study_uids)}
     out = Path(output_path)

@@ -251,9 +251,10 @@ class _Contrarian:
     name = "contrarian"
     version = "1"
 
-    def __init__(self, rules, flip):
-        self.rules, self.flip = rules, set(flip)
-        self.observations = rules.observations
+    def __init__(self, inner, flip):
+        self.inner, self.flip = inner, set(flip)
+        self.rules = None  # the packaged ruleset, as labelers record it
+        self.observations = inner.observations
 
     def info(self):
         from labeler.labelers.base import LabelerInfo
@@ -263,7 +264,7 @@ class _Contrarian:
     def label(self, reports):
         import dataclasses
 
-        for res in self.rules.label(reports):
+        for res in self.inner.label(reports):
             if res.study_uid in self.flip:
                 labels = tuple(dataclasses.replace(lab, status=AssertionStatus.ABSENT, evidence=())
                                if lab.observation == "pleural_effusion" else lab for lab in res.labels)
@@ -300,3 +301,17 @@ def test_audit_of_a_labeler_with_other_observations_is_refused(audited, rule_lab
     other.observations = ("pleural_effusion",)
     with pytest.raises(ConfigError, match="audited labeler labels"):
         audit_corpus(reports, rule_labeler, CONFIG, audited=other)
+
+
+def test_signal_labelers_pick_the_rules_and_the_audited_labeler(rule_labeler):
+    from labeler.labelers.rules import RuleLabeler
+    from labeler.noise_audit import signal_labelers
+
+    assert signal_labelers(rule_labeler) == (rule_labeler, None)
+    rules, audited = signal_labelers(None)
+    assert isinstance(rules, RuleLabeler) and audited is None
+    other = _Contrarian(rule_labeler, [])
+    other.label_sections = ["impression"]
+    rules, audited = signal_labelers(other)
+    assert audited is other and isinstance(rules, RuleLabeler)
+    assert rules.observations == rule_labeler.observations and rules.label_sections == ["impression"]
