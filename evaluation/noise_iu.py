@@ -31,6 +31,7 @@ Needs ../shared/corpora (or LABELER_SHARED). Writes numbers and ids only, no rep
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -80,6 +81,10 @@ def main() -> int:
                         help="audit this trainable labeler's out-of-fold labels instead of the rules' (e.g. classifier)")
     parser.add_argument("--pooled-signals", default="",
                         help="trainable labelers cross-fitted and pooled into the confidences only (e.g. classifier)")
+    parser.add_argument("--review-for", default="decision", choices=["decision", "status"],
+                        help="what the review list ranks by (NoiseConfig.review)")
+    parser.add_argument("--hedged-coded", type=float, default=0.5,
+                        help="P(a reader codes a hedged finding), for --review-for decision")
     args = parser.parse_args()
     if not args.corpora.is_dir():
         print(f"shared corpora not found at {args.corpora}", file=sys.stderr)
@@ -90,14 +95,12 @@ def main() -> int:
     reports = [Report(u, t) for u, t in zip(gold.study_uids, gold.texts)]
     cfg = NoiseConfig(models=tuple(split_list(args.model_signals) or ()),
                       pooled_models=tuple(split_list(args.pooled_signals) or ()), n_bootstrap=args.n_bootstrap,
-                      seed=args.seed)
+                      review=args.review_for, hedged_coded=args.hedged_coded, seed=args.seed)
     start = time.perf_counter()
     matrix, results = collect_signals(reports, labeler, cfg)
     audited_info = labeler.info().to_dict()
     if args.audit_labeler:
         # out-of-fold labels have no labeler object to pass as audit_corpus(audited=...): swap them in
-        import dataclasses
-
         from labeler.labelers.base import make_labeler
         from labeler.signals import cross_val_predict_proba
 
@@ -191,7 +194,8 @@ def main() -> int:
     # 3. review list ---------------------------------------------------------------------------------
     sus = audit.suspicion[:, eligible]
     w = wrong[:, eligible]
-    rep_sus = audit.report_suspicion_among([o for o, e in zip(audit.observations, eligible) if e])
+    eligible_obs = [o for o, e in zip(audit.observations, eligible) if e]
+    rep_sus = audit.report_suspicion_among(eligible_obs)
     rep_wrong = w.any(axis=1)
     k = args.top
     p_lab = precision_at(sus.ravel(), w.ravel(), k)
@@ -201,18 +205,34 @@ def main() -> int:
         kk = min(10, int(support[j]))
         per_obs_review[names[j]] = {"k": kk, "precision": _r(precision_at(sus[:, jj], w[:, jj], kk)),
                                     "base_rate": _r(float(w[:, jj].mean()))}
+    # how the ranking depends on the reading of hedged findings (the default is fixed a priori, 0.5)
+    sensitivity = []
+    for review_for, q in [("status", None), ("decision", 0.0), ("decision", 0.25), ("decision", 0.5),
+                          ("decision", 0.75), ("decision", 1.0)]:
+        cfg_q = dataclasses.replace(cfg, review=review_for, hedged_coded=cfg.hedged_coded if q is None else q)
+        alt = dataclasses.replace(audit, config=cfg_q)
+        alt_rep = alt.report_suspicion_among(eligible_obs)
+        sensitivity.append({"review": review_for, "hedged_coded": q,
+                            "labels_precision": _r(precision_at(alt.suspicion[:, eligible].ravel(), w.ravel(), k)),
+                            "reports_precision": _r(precision_at(alt_rep, rep_wrong, k))})
     review = {
         "top": k,
-        "labels": {"what": "top (report, observation) labels by suspicion = 1 - confidence",
+        "suspicion": f"review={cfg.review}, hedged_coded={cfg.hedged_coded}: P(a reader deciding coded / not coded "
+                     "decides otherwise than the label), a hedged finding coded with probability hedged_coded"
+                     if cfg.review == "decision" else "review=status: 1 - confidence",
+        "labels": {"what": "top (report, observation) labels by suspicion",
                    "precision": _r(p_lab), "base_rate": _r(float(w.mean())),
                    "lift": _r(p_lab / max(float(w.mean()), 1e-12), 2)},
-        "reports": {"what": "top reports by P(any label wrong) = 1 - prod(confidence) over the primary observations "
+        "reports": {"what": "top reports by P(any label wrong) = 1 - prod(1 - suspicion) over the primary observations "
                             "(No Finding is derived from them); a report is wrong when any of its labels, No Finding "
                             "included, disagrees with the codes",
                     "precision": _r(p_rep), "base_rate": _r(float(rep_wrong.mean())),
                     "lift": _r(p_rep / max(float(rep_wrong.mean()), 1e-12), 2)},
         "target": "precision >= 5x the base rate",
         "per_observation_top10": per_obs_review,
+        "sensitivity_to_the_reading": sensitivity,
+        "hedged_labels": {"n": int(uncertain[:, eligible].sum()),
+                          "coded_share": _r(float(codes[:, eligible][uncertain[:, eligible]].mean()))},
     }
 
     # 4. with gold: recalibrate on a gold subset, score on the rest -----------------------------------
@@ -250,6 +270,12 @@ def main() -> int:
             "ece_decision_confidence": _r(calibration(dc_rest[have], ok_rest[have]).ece),
             "ece_decision_confidence_no_gold": _r(calibration(dconf[np.ix_(rest, np.flatnonzero(eligible))][have],
                                                               ok_rest[have]).ece),
+            "review_reports_outside_gold": {
+                "what": f"top {k} of the reports outside the gold subset by report suspicion, recalibrated vs not",
+                "precision": _r(precision_at(calib_res.audit.report_suspicion_among(eligible_obs)[rest],
+                                             rep_wrong[rest], k)),
+                "precision_no_gold": _r(precision_at(rep_sus[rest], rep_wrong[rest], k)),
+                "base_rate": _r(float(rep_wrong[rest].mean()))},
             "per_observation": per,
         }
 
@@ -286,11 +312,17 @@ def main() -> int:
     print(f"review top {k}: labels {review['labels']['precision']} vs base {review['labels']['base_rate']} "
           f"(x{review['labels']['lift']}); reports {review['reports']['precision']} vs base "
           f"{review['reports']['base_rate']} (x{review['reports']['lift']})")
+    for row in review["sensitivity_to_the_reading"]:
+        print(f"  review={row['review']:8s} hedged_coded={row['hedged_coded']}: labels {row['labels_precision']}, "
+              f"reports {row['reports_precision']}")
     for key, v in with_gold.items():
         if key.startswith("gold_"):
             print(f"with gold ({v['n_gold']} reports): within +-3 pp {v['n_within_3pp']}/{v['n_recalibrated']}, "
                   f"mean |diff| {v['mean_abs_difference_pp']} pp, ECE {v['ece_decision_confidence']} "
-                  f"(no gold: {v['ece_decision_confidence_no_gold']})")
+                  f"(no gold: {v['ece_decision_confidence_no_gold']}); review top {k} of the rest: "
+                  f"{v['review_reports_outside_gold']['precision']} (no gold: "
+                  f"{v['review_reports_outside_gold']['precision_no_gold']}, base "
+                  f"{v['review_reports_outside_gold']['base_rate']})")
     print(f"wrote {args.out}")
     return 0
 

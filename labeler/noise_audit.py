@@ -19,6 +19,11 @@
 5. with a gold set, measures the same quantities directly and recalibrates the confidences on it
    (:func:`calibrate_on_gold`).
 
+The review list ranks labels by the probability that a reader deciding coded / not coded would
+decide otherwise than the label (:attr:`NoiseAudit.suspicion`; a hedged finding is coded with
+probability ``NoiseConfig.hedged_coded``), or, with ``NoiseConfig(review="status")``, by
+``1 - confidence``.
+
 The cost is that of the signals: one rule pass, the weak labelers (a few ms per report), and
 ``n_splits`` fits of the trained labeler (the TF-IDF baseline: seconds per thousand reports).
 The whole corpus is held in memory (the label model and cross-fitting need all of it).
@@ -58,6 +63,8 @@ from .vocab import (
     CODED_CLASSES,
     NEGATIVE_CLASS,
     NOISE_CLASSES,
+    POSITIVE_CLASS,
+    UNCERTAIN_CLASS,
     AssertionStatus,
     status_to_chexpert,
     statuses_to_classes,
@@ -130,6 +137,20 @@ class NoiseConfig:
         probabilities of every model signal, ``pooled_models`` included (a linear opinion pool of
         estimators of the same quantity); ``False``: the label model's posterior alone. The noise
         rates always come from the label model.
+    review : {"decision", "status"}, default="decision"
+        What the review list ranks by (:attr:`NoiseAudit.suspicion`). ``"decision"``: the
+        probability that a reader deciding coded / not coded (positive or uncertain = coded, as
+        binary labels and binary gold are read) would decide otherwise than the label; a hedged
+        finding is read through ``hedged_coded``. ``"status"``: the probability that the label's
+        class (negative / positive / uncertain) is wrong, ``1 - confidence`` — for consumers that
+        keep uncertain as a class of its own.
+    hedged_coded : float, default=0.5
+        For ``review="decision"``: the probability that a reader codes a finding the report
+        hedges ("possible pneumonia"). The text does not decide it, and readers' conventions
+        differ (CheXpert's U-ones / U-zeros; the IU coders coded 38 % of the findings the rules
+        call uncertain), so the default assumes neither: 0.5. ``1.0`` reads hedged findings as
+        coded (U-ones), ``0.0`` as not coded (U-zeros). With binary gold
+        (:func:`calibrate_on_gold`) the decision confidence is recalibrated on the gold instead.
     seed : int, default=0
         Seeds the folds, the trained labelers and the bootstrap.
     """
@@ -142,6 +163,8 @@ class NoiseConfig:
     min_class_count: int = 10
     pooled_models: tuple[str, ...] = ()
     pool_models: bool = True
+    review: str = "decision"
+    hedged_coded: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -170,12 +193,17 @@ class NoiseConfig:
             raise ConfigError("confidence_level must lie in (0, 1)")
         if not self.rule_signals and not self.models:
             raise ConfigError("the noise audit needs at least one signal")
+        if self.review not in ("decision", "status"):
+            raise ConfigError(f"review must be decision or status, not {self.review!r}")
+        if not 0.0 <= self.hedged_coded <= 1.0:
+            raise ConfigError(f"hedged_coded is a probability, got {self.hedged_coded}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule_signals": list(self.rule_signals), "models": list(self.models), "n_splits": self.n_splits,
                 "n_bootstrap": self.n_bootstrap, "confidence_level": self.confidence_level,
                 "min_class_count": self.min_class_count, "pooled_models": list(self.pooled_models),
-                "pool_models": self.pool_models, "seed": self.seed}
+                "pool_models": self.pool_models, "review": self.review, "hedged_coded": self.hedged_coded,
+                "seed": self.seed}
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -340,6 +368,10 @@ class NoiseAudit:
     derived : tuple of str
         Observations the ruleset derives from the others (No Finding): left out of the report-level
         score, which their own labels would count twice.
+    gold_decision : ndarray of shape (N, F) or None
+        Set by :func:`calibrate_on_gold` with binary gold: the recalibrated probability that each
+        label's coded / not-coded decision is right (NaN where an observation was not
+        recalibrated); :meth:`decision_confidence` returns it there.
     """
 
     signals: SignalMatrix
@@ -353,6 +385,7 @@ class NoiseAudit:
     calibrated: bool = False
     gold: dict[str, Any] | None = None
     derived: tuple[str, ...] = ()
+    gold_decision: np.ndarray | None = None
 
     @property
     def study_uids(self) -> tuple[str, ...]:
@@ -364,12 +397,18 @@ class NoiseAudit:
 
     @property
     def suspicion(self) -> np.ndarray:
-        """Probability that each label is wrong, shape (N, F)."""
-        return 1.0 - self.confidence
+        """Probability that each label is wrong in the review's terms (``config.review``), shape (N, F).
+
+        ``"decision"`` (default): ``1 - decision_confidence()``, a reader deciding coded / not coded
+        would decide otherwise; ``"status"``: ``1 - confidence``, the label's class is wrong.
+        """
+        if self.config.review == "status":
+            return 1.0 - self.confidence
+        return 1.0 - self.decision_confidence()
 
     @property
     def report_suspicion(self) -> np.ndarray:
-        """Probability that at least one label of a report is wrong, shape (N,).
+        """Probability that at least one label of a report is wrong (:attr:`suspicion`), shape (N,).
 
         Over the primary observations, labels taken as independent. A derived observation (No
         Finding) is a function of the others: its label is wrong when one of theirs is, so
@@ -383,14 +422,24 @@ class NoiseAudit:
                 else [self.observations.index(o) for o in observations])
         derived = set(self.derived)
         primary = [j for j in cols if self.observations[j] not in derived] or cols
-        return 1.0 - np.prod(np.clip(self.confidence[:, primary], 0.0, 1.0), axis=1)
+        return 1.0 - np.prod(np.clip(1.0 - self.suspicion[:, primary], 0.0, 1.0), axis=1)
 
     def decision_confidence(self) -> np.ndarray:
-        """Probability that each label's coded / not-coded decision is right (positive or uncertain
-        = coded), from :attr:`posteriors`, shape (N, F): the confidence binary gold scores."""
+        """Probability that a reader's coded / not-coded decision agrees with each label's, shape (N, F).
+
+        A label is coded when positive or uncertain (how binary labels and binary gold read it).
+        The reader codes a finding with probability ``P(positive) + hedged_coded * P(uncertain)``
+        under :attr:`posteriors`: a hedged finding is coded with probability
+        ``config.hedged_coded`` (0.5 by default: the text does not decide it). After
+        :func:`calibrate_on_gold` with binary gold, the recalibrated values replace these where
+        the observation was recalibrated.
+        """
         coded = np.isin(self.signals.labels, CODED_CLASSES)
-        p_coded = self.posteriors[:, :, list(CODED_CLASSES)].sum(axis=2)
-        return np.clip(np.where(coded, p_coded, 1.0 - p_coded), 0.0, 1.0)
+        p_coded = self.posteriors[:, :, POSITIVE_CLASS] + self.config.hedged_coded * self.posteriors[:, :, UNCERTAIN_CLASS]
+        raw = np.clip(np.where(coded, p_coded, 1.0 - p_coded), 0.0, 1.0)
+        if self.gold_decision is None:
+            return raw
+        return np.where(np.isnan(self.gold_decision), raw, self.gold_decision)
 
     def most_likely(self) -> np.ndarray:
         """Most probable true class per report and observation, shape (N, F)."""
@@ -500,6 +549,10 @@ class NoiseAudit:
                 "inverse_noise_matrix": "inverse_noise_matrix[i][j] = P(true = i | label = j) (cleanlab)",
                 "p_wrong_given_label": "P(true != k | label = k) per class k",
                 "coded": "the same over not coded (negative) / coded (positive or uncertain)",
+                "suspicion": ("review list: P(a reader deciding coded / not coded decides otherwise than the label), "
+                              f"a hedged finding coded with probability {self.config.hedged_coded}"
+                              + (", recalibrated on binary gold" if self.gold_decision is not None else "")
+                              if self.config.review == "decision" else "review list: 1 - confidence"),
                 "intervals": f"{self.config.confidence_level:.0%} percentile bootstrap over reports, "
                              f"{self.config.n_bootstrap} resamples",
             },
@@ -886,7 +939,8 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
                      **check[o], "measured": estimate_dict(measured[o], ("not_coded", "coded") if kind == "binary"
                                                            else NOISE_CLASSES)} for o in obs_cols}}
     new_audit = NoiseAudit(audit.signals, audit.names, conf, audit.posteriors, audit.cl_issue, audit.per_observation,
-                           audit.config, audit.provenance, calibrated=True, gold=gold_info, derived=audit.derived)
+                           audit.config, audit.provenance, calibrated=True, gold=gold_info, derived=audit.derived,
+                           gold_decision=decision)
     return GoldCalibration(new_audit, measured, check, kind, decision)
 
 
@@ -935,7 +989,10 @@ def review_rows(audit: NoiseAudit, results: Sequence[ReportResult], pairs: Seque
     ``evidence`` is the sentence that decided the rules' label (from ``texts``, keyed by study
     uid; empty without it), with its ``rule_id``, ``modifier_rule_id`` and ``section``.
     ``disagreeing_signals`` lists the signals whose vote differs from the label's class.
+    ``confidence`` is the label's (its class right); ``suspicion`` and ``report_suspicion`` are
+    what the list is ranked by (:attr:`NoiseAudit.suspicion`, ``config.review``).
     """
+    sus = audit.suspicion
     rep_sus = audit.report_suspicion
     likely = audit.most_likely()
     out = []
@@ -958,7 +1015,7 @@ def review_rows(audit: NoiseAudit, results: Sequence[ReportResult], pairs: Seque
             "label": _cell(status),
             "status": status.value,
             "confidence": round(float(audit.confidence[i, j]), 4),
-            "suspicion": round(float(1.0 - audit.confidence[i, j]), 4),
+            "suspicion": round(float(sus[i, j]), 4),
             "report_suspicion": round(float(rep_sus[i]), 4),
             "likely": NOISE_CLASSES[int(likely[i, j])],
             "disagreeing_signals": "; ".join(disagree),

@@ -58,6 +58,13 @@ def print_noise_table(audit: NoiseAudit, gold: Any = None) -> None:
                   + "); CL = confident learning's error estimate"
                   + ("; gold = measured on the gold reports, calib = recalibrated estimate over the whole corpus"
                      if gold is not None else ""))
+    if audit.config.review == "decision":
+        console.print("review list: labels a reader deciding coded / not coded would decide otherwise first; "
+                      + ("hedged findings as the binary gold calibrates them" if audit.gold_decision is not None
+                         else f"a hedged finding counts as coded with p = {audit.config.hedged_coded:g}")
+                      + " (--review-for, --hedged-coded)")
+    else:
+        console.print("review list: labels whose class (negative / positive / uncertain) is least likely right first")
     n_warn = sum(1 for ob in audit.per_observation if ob.warnings)
     if n_warn:
         console.print(f"! {n_warn} observation(s) with warnings (tiny classes, correlated signals, estimators "
@@ -99,6 +106,8 @@ def noise_command(
     duplicates: Annotated[str, typer.Option(help="Duplicate ids: error | keep-first | merge.")] = "error",
     max_chars: Annotated[int, typer.Option(help="Reports longer than this go to the errors file.")] = 100_000,
     by: Annotated[str, typer.Option(help="Review order: label (each label by suspicion) | report (reports by P(any label wrong), their labels together) | observation (grouped by observation).")] = "label",
+    review_for: Annotated[str, typer.Option(help="What 'wrong' means in the review list: decision (a reader deciding coded / not coded, positive or uncertain = coded, would decide otherwise; for binary labels) | status (the label's class negative/positive/uncertain is wrong: suspicion = 1 - confidence).")] = "decision",
+    hedged_coded: Annotated[float, typer.Option(help="With --review-for decision: probability that a reader codes a finding the report hedges ('possible pneumonia'); 0.5 assumes no convention, 1 = U-ones, 0 = U-zeros. Binary --gold replaces it by a recalibration.")] = 0.5,
     top: Annotated[int, typer.Option(help="Rows in the review list: labels (--by label), reports (--by report) or labels per observation (--by observation).")] = 1000,
     min_suspicion: Annotated[float, typer.Option(help="Leave out labels less likely wrong than this.")] = 0.0,
     gold: Annotated[Optional[Path], typer.Option(help="Gold labels file (study_uid + observation columns, 1/0/-1/blank): adds measured noise and recalibrates the confidences on it.")] = None,
@@ -127,12 +136,16 @@ def noise_command(
     the evidence sentence with its rule id) and OUTPUT.noise.json (per observation: error rate,
     P(wrong | positive/negative/uncertain), flip matrices, expected precision/recall, with
     bootstrap intervals). The review file holds report sentences: keep it where the reports are.
+
+    The review list ranks labels by the probability that a reader deciding coded / not coded
+    would decide otherwise (--review-for decision): a hedged finding is coded with probability
+    --hedged-coded (0.5: the text does not decide it), unless binary --gold recalibrates it.
     """
     setup_logging(log_level)
     opts = IngestOptions(id_column=id_column, text_columns=tuple(text_column or ("text",)), format=input_format,
                          duplicates=duplicates, max_chars=max_chars)  # type: ignore[arg-type]
     cfg = NoiseConfig(_names(rule_signals), _names(model_signals), n_splits=folds, n_bootstrap=n_bootstrap,
-                      pooled_models=_names(pooled_signals), seed=seed)
+                      pooled_models=_names(pooled_signals), review=review_for, hedged_coded=hedged_coded, seed=seed)
     label_sections = split_list(sections)
     audited = None
     if labeler != "rules":

@@ -87,6 +87,8 @@ def test_cli_noise_by_report_and_gold(sample_csv, tmp_path, capsys):
     assert pe["measured_error_rate"] == pytest.approx(5 / 51, abs=1e-4)
     err = capsys.readouterr().err
     assert "Label noise, % (51 reports, rules labels)" in " ".join(err.split()) and "gold = measured on the gold reports" in err
+    # status gold recalibrates the class confidences; the coded / not-coded review keeps its reading
+    assert "a hedged finding counts as coded with p = 0.5" in " ".join(err.split())
 
 
 def test_cli_noise_missing_input_is_a_data_error(tmp_path):
@@ -95,6 +97,32 @@ def test_cli_noise_missing_input_is_a_data_error(tmp_path):
 
 def test_cli_noise_bad_option_is_a_usage_error(sample_csv, tmp_path):
     assert run("noise", sample_csv, "-o", tmp_path / "r.csv", "--by", "sentence", *FAST, "-q") == 2
+    assert run("noise", sample_csv, "-o", tmp_path / "r.csv", "--review-for", "vibes", *FAST, "-q") == 2
+    assert run("noise", sample_csv, "-o", tmp_path / "r.csv", "--hedged-coded", "2", *FAST, "-q") == 2
+
+
+def test_cli_noise_review_for_status_ranks_by_one_minus_confidence(noise_run, sample_csv, tmp_path):
+    out = tmp_path / "status.csv"
+    assert run("noise", sample_csv, "-o", out, *FAST, "--review-for", "status", "-q") == 0
+    rows = read_rows(out)
+    assert all(float(r["suspicion"]) == pytest.approx(1 - float(r["confidence"]), abs=2e-4) for r in rows)
+    doc = json.loads(out.with_name("status.csv.noise.json").read_text())
+    assert doc["noise_config"]["review"] == "status"
+    assert doc["definition"]["suspicion"] == "review list: 1 - confidence"
+    # the default: a reader's coded / not-coded decision, hedged findings a coin flip
+    _, default = noise_run
+    doc = json.loads(default.with_name(default.name + ".noise.json").read_text())
+    assert doc["noise_config"]["review"] == "decision" and doc["noise_config"]["hedged_coded"] == 0.5
+    half = {(r["study_uid"], r["observation"]): r for r in read_rows(default)}
+    # a U-ones reader codes hedged findings: coded labels (positive or uncertain) are less suspect
+    u_ones = tmp_path / "u1.csv"
+    assert run("noise", sample_csv, "-o", u_ones, *FAST, "--hedged-coded", "1", "-q") == 0
+    doc = json.loads(u_ones.with_name("u1.csv.noise.json").read_text())
+    assert doc["noise_config"]["hedged_coded"] == 1.0
+    hedged = [r for r in read_rows(u_ones) if r["status"] == "uncertain"]
+    assert hedged
+    lower = [float(r["suspicion"]) < float(half[r["study_uid"], r["observation"]]["suspicion"]) for r in hedged]
+    assert all(lower)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

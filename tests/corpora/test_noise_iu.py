@@ -49,3 +49,11 @@ def test_noise_iu_review_list_beats_base_rate(iu):
     w = wrong[:, eligible].ravel()
     top = np.argsort(-sus, kind="stable")[:100]
     assert w[top].mean() >= 5 * w.mean()
+
+
+def test_noise_iu_report_review_list_beats_5x_base_rate(iu):
+    audit, _, wrong, eligible = iu
+    rep_wrong = wrong[:, eligible].any(axis=1)
+    rep_sus = audit.report_suspicion_among([o for o, e in zip(audit.observations, eligible) if e])
+    top = np.argsort(-rep_sus, kind="stable")[:100]
+    assert rep_wrong[top].mean() >= 5 * rep_wrong.mean()

@@ -1,5 +1,6 @@
 """The noise audit of a corpus: confidences, per-observation estimates, ranking, gold calibration."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -112,11 +113,11 @@ def test_report_suspicion_leaves_out_derived_no_finding(audited):
     _, audit, _ = audited
     assert audit.derived == ("no_finding",)
     primary = [j for j, o in enumerate(audit.observations) if o != "no_finding"]
-    expected = 1.0 - np.prod(audit.confidence[:, primary], axis=1)
+    expected = 1.0 - np.prod(1.0 - audit.suspicion[:, primary], axis=1)
     np.testing.assert_allclose(audit.report_suspicion, expected)
     # a request for the derived observation alone still gets a score (nothing else to use)
     nf = audit.observations.index("no_finding")
-    np.testing.assert_allclose(audit.report_suspicion_among(["no_finding"]), 1.0 - audit.confidence[:, nf])
+    np.testing.assert_allclose(audit.report_suspicion_among(["no_finding"]), audit.suspicion[:, nf])
 
 
 def test_confidence_pools_label_model_and_model_signal(audited):
@@ -135,8 +136,38 @@ def test_confidence_pools_label_model_and_model_signal(audited):
         [o.estimate.error_rate for o in plain.per_observation]
 
 
-def test_decision_confidence_is_the_coded_mass_for_coded_labels(audited):
+def test_decision_confidence_reads_hedged_findings_as_a_coin_flip_by_default(audited):
     _, audit, _ = audited
+    assert audit.config.review == "decision" and audit.config.hedged_coded == 0.5
+    post = audit.posteriors
+    p_coded = post[:, :, 1] + 0.5 * post[:, :, 2]
+    coded = np.isin(audit.signals.labels, (1, 2))
+    dc = audit.decision_confidence()
+    np.testing.assert_allclose(dc[coded], p_coded[coded])
+    np.testing.assert_allclose(dc[~coded], 1.0 - p_coded[~coded])
+    # the review ranks by it
+    np.testing.assert_allclose(audit.suspicion, 1.0 - dc)
+
+
+def test_status_review_ranks_by_the_label_confidence(audited):
+    _, audit, _ = audited
+    status = dataclasses.replace(audit, config=dataclasses.replace(audit.config, review="status"))
+    np.testing.assert_allclose(status.suspicion, 1.0 - audit.confidence)
+    pairs = status.ranked(top=10)
+    vals = [1.0 - audit.confidence[p] for p in pairs]
+    assert vals == sorted(vals, reverse=True) and vals[0] == pytest.approx((1.0 - audit.confidence).max())
+
+
+@pytest.mark.parametrize("bad", [{"review": "vibes"}, {"hedged_coded": 1.5}, {"hedged_coded": -0.1},
+                                 {"hedged_coded": float("nan")}])
+def test_review_config_is_checked(bad):
+    with pytest.raises(ConfigError):
+        NoiseConfig(**bad)
+
+
+def test_decision_confidence_u_ones_is_the_coded_mass(audited):
+    _, audit, _ = audited
+    audit = dataclasses.replace(audit, config=dataclasses.replace(audit.config, hedged_coded=1.0))
     dc = audit.decision_confidence()
     p_coded = audit.posteriors[:, :, 1] + audit.posteriors[:, :, 2]
     coded = np.isin(audit.signals.labels, (1, 2))
@@ -196,7 +227,8 @@ def test_audit_review_rows_carry_evidence(audited):
     assert row["evidence"] == "Large right pleural effusion."
     assert row["rule_id"].startswith("pleural_effusion.mention.")
     assert "rules.impression=negative" in row["disagreeing_signals"]
-    assert row["suspicion"] == pytest.approx(1 - row["confidence"], abs=1e-4)
+    assert row["suspicion"] == pytest.approx(1 - audit.decision_confidence()[i, j], abs=1e-4)
+    assert row["confidence"] == pytest.approx(audit.confidence[i, j], abs=1e-4)
 
 
 def test_audit_calibrate_on_status_gold(audited):
@@ -225,6 +257,13 @@ def test_audit_calibrate_on_binary_gold_keeps_class_confidences(audited):
     assert cal.check["pleural_effusion"]["measured_error_rate"] == 0.0
     assert ((cal.audit.confidence >= 0) & (cal.audit.confidence <= 1)).all()
     assert np.isfinite(cal.decision_confidence[:, j]).all()
+    # the review ranks by the recalibrated decision where there is one, by the label model's elsewhere
+    dc = cal.audit.decision_confidence()
+    np.testing.assert_allclose(dc[:, j], cal.decision_confidence[:, j])
+    not_done = np.isnan(cal.decision_confidence).all(axis=0)
+    assert not_done.any()
+    np.testing.assert_allclose(dc[:, not_done], audit.decision_confidence()[:, not_done])
+    assert "recalibrated on binary gold" in cal.audit.to_dict()["definition"]["suspicion"]
 
 
 def test_audit_calibrate_rejects_unknown_ids(audited):
@@ -315,3 +354,26 @@ def test_signal_labelers_pick_the_rules_and_the_audited_labeler(rule_labeler):
     rules, audited = signal_labelers(other)
     assert audited is other and isinstance(rules, RuleLabeler)
     assert rules.observations == rule_labeler.observations and rules.label_sections == ["impression"]
+
+
+HEDGED = "FINDINGS: Possible small left pleural effusion. IMPRESSION: Possible left pleural effusion."
+
+
+def test_decision_review_puts_hedged_labels_before_clear_ones(rule_labeler):
+    texts = CLEAN * 6 + [HEDGED] * 4
+    reports = [Report(f"h{i}", t) for i, t in enumerate(texts)]
+    audit, _ = audit_corpus(reports, rule_labeler, NoiseConfig(n_bootstrap=0, n_splits=3, seed=0))
+    j = audit.observations.index("pleural_effusion")
+    status = audit.signals.statuses[:, j]
+    hedged = np.flatnonzero(status == AssertionStatus.UNCERTAIN)
+    present = np.flatnonzero(status == AssertionStatus.PRESENT)
+    assert len(hedged) == 4 and len(present) == 12
+    sus = audit.suspicion[:, j]
+    # the text does not decide a hedged finding: a coin flip for a reader who must code it or not
+    assert sus[hedged].min() > sus[present].max()
+    assert 0.3 < sus[hedged].mean() < 0.7
+    top = [i for i, _ in audit.ranked(observations=["pleural_effusion"], top=4)]
+    assert sorted(top) == sorted(hedged.tolist())
+    # a U-ones reader codes them: then they are no more suspect than the signals make them
+    u_ones = dataclasses.replace(audit, config=dataclasses.replace(audit.config, hedged_coded=1.0))
+    assert (u_ones.suspicion[hedged, j] < sus[hedged]).all()
