@@ -17,7 +17,8 @@ texts only; the codes are used afterwards, to score it:
 * calibration of the confidences against the codes (expected calibration error, reliability bins);
 * the review list: share of the 100 most suspicious labels / reports that truly disagree with the
   codes, against the base rate;
-* with gold: the label model recalibrated on a gold subset (Platt scaling per observation), its
+* with gold: the label model recalibrated on a gold subset (hedged findings read as the gold codes
+  them, then Platt scaling per observation), its
   error-rate estimates and calibration on the reports it did not see.
 
 ``--audit-labeler classifier`` audits another labeler's labels with the same signals (what
@@ -249,7 +250,7 @@ def main() -> int:
         for j, name in enumerate(names):
             if not eligible[j]:
                 continue
-            if np.isnan(dc[rest, j]).all():
+            if not calib_res.check[audit.observations[j]]["recalibrated"]:
                 per.append({"observation": name, "recalibrated": False})
                 continue
             m = float(wrong[rest, j].mean())

@@ -309,6 +309,15 @@ def collect_signals(
     return matrix, [_strip(r) for r in results]
 
 
+def _reader_agrees(posteriors: np.ndarray, labels: np.ndarray, hedged_coded: float) -> np.ndarray:
+    """P(a reader's coded / not-coded decision agrees with the label's), posteriors (..., K), labels (...).
+
+    The reader codes a finding with probability ``P(positive) + hedged_coded * P(uncertain)``."""
+    p_coded = posteriors[..., POSITIVE_CLASS] + hedged_coded * posteriors[..., UNCERTAIN_CLASS]
+    coded = np.isin(labels, CODED_CLASSES)
+    return np.clip(np.where(coded, p_coded, 1.0 - p_coded), 0.0, 1.0)
+
+
 @dataclass(frozen=True)
 class ObservationNoise:
     """The noise audit of one observation.
@@ -369,9 +378,9 @@ class NoiseAudit:
         Observations the ruleset derives from the others (No Finding): left out of the report-level
         score, which their own labels would count twice.
     gold_decision : ndarray of shape (N, F) or None
-        Set by :func:`calibrate_on_gold` with binary gold: the recalibrated probability that each
-        label's coded / not-coded decision is right (NaN where an observation was not
-        recalibrated); :meth:`decision_confidence` returns it there.
+        Set by :func:`calibrate_on_gold` with binary gold: its probability that each label's
+        coded / not-coded decision is right (NaN for observations the gold does not have);
+        :meth:`decision_confidence` returns it where set.
     """
 
     signals: SignalMatrix
@@ -434,9 +443,7 @@ class NoiseAudit:
         :func:`calibrate_on_gold` with binary gold, the recalibrated values replace these where
         the observation was recalibrated.
         """
-        coded = np.isin(self.signals.labels, CODED_CLASSES)
-        p_coded = self.posteriors[:, :, POSITIVE_CLASS] + self.config.hedged_coded * self.posteriors[:, :, UNCERTAIN_CLASS]
-        raw = np.clip(np.where(coded, p_coded, 1.0 - p_coded), 0.0, 1.0)
+        raw = _reader_agrees(self.posteriors, self.signals.labels, self.config.hedged_coded)
         if self.gold_decision is None:
             return raw
         return np.where(np.isnan(self.gold_decision), raw, self.gold_decision)
@@ -551,7 +558,8 @@ class NoiseAudit:
                 "coded": "the same over not coded (negative) / coded (positive or uncertain)",
                 "suspicion": ("review list: P(a reader deciding coded / not coded decides otherwise than the label), "
                               f"a hedged finding coded with probability {self.config.hedged_coded}"
-                              + (", recalibrated on binary gold" if self.gold_decision is not None else "")
+                              + (", recalibrated on binary gold (per observation: hedged findings read as the "
+                                 "gold codes them, then Platt scaling)" if self.gold_decision is not None else "")
                               if self.config.review == "decision" else "review list: 1 - confidence"),
                 "intervals": f"{self.config.confidence_level:.0%} percentile bootstrap over reports, "
                              f"{self.config.n_bootstrap} resamples",
@@ -815,8 +823,10 @@ class GoldCalibration:
         ``corpus_error_rate_calibrated``: the recalibrated estimate over the whole audited corpus.
     kind : {"binary", "status"}
     decision_confidence : ndarray of shape (N, F) or None
-        Binary gold only: the recalibrated probability that each label's coded / not-coded
-        decision is right (NaN for observations not recalibrated).
+        Binary gold only: the probability that each label's coded / not-coded decision is right,
+        hedged findings read as the gold codes them, and Platt-rescaled where the observation has
+        enough gold positives (``check[obs]["recalibrated"]``); NaN for observations the gold
+        does not have.
     """
 
     audit: NoiseAudit
@@ -859,7 +869,11 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
     "Right" is judged in the gold's terms: for binary gold, whether the label's coded / not-coded
     decision matches; for status gold, whether its class (negative / positive / uncertain) does.
     The recalibration is a Platt scaling of the label-model confidence with a per-class offset
-    (:class:`labeler.noise.PlattCalibrator`), fitted per observation.
+    (:class:`labeler.noise.PlattCalibrator`), fitted per observation. With binary gold it rescales
+    the coded / not-coded decision confidence (:meth:`NoiseAudit.decision_confidence`) after
+    reading hedged findings the gold's way: ``hedged_coded`` becomes, per observation, the share
+    of the rules' uncertain labels that the gold codes (smoothed towards 1/2; in the check as
+    ``hedged_coded`` with ``n_hedged_gold``).
     """
     if kind not in ("binary", "status"):
         raise ConfigError(f"gold kind must be binary or status, not {kind!r}")
@@ -891,6 +905,7 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
             all_lab = np.isin(audit.signals.labels[:, j], CODED_CLASSES).astype(np.int64)
             all_raw = decision_raw[:, j]
             n_classes = 2
+            hedged = audit.signals.labels[a_idx, j] == UNCERTAIN_CLASS
         else:
             all_lab = audit.signals.labels[:, j]
             all_raw = audit.confidence[:, j]
@@ -907,12 +922,28 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
             "estimated_error_rate_no_gold": _num(1.0 - raw.mean()),
             "ece_no_gold": _num(calibration(raw, correct).ece),
         }
+        fold_raw = {k: raw for k in np.unique(folds)}
+        if decision is not None:
+            # binary gold: read hedged findings as its readers code them (every observation; a share
+            # smoothed towards 1/2, so a few hedged labels move it little); the gold reports' own
+            # values come from the other folds' share
+            q = _hedged_coded_share(hedged, gold)
+            all_raw = _decision_confidence_at(audit, j, q)
+            raw = all_raw[a_idx]
+            own = np.zeros(len(pairs))
+            for k in fold_raw:
+                tr = folds != k
+                fold_raw[k] = _decision_confidence_at(audit, j, _hedged_coded_share(hedged[tr], gold[tr]))[a_idx]
+                own[~tr] = fold_raw[k][~tr]
+            decision[:, j] = all_raw
+            decision[a_idx, j] = own
+            entry.update({"hedged_coded": _num(q), "n_hedged_gold": int(hedged.sum())})
         if support >= min_gold and len(pairs) >= 2 * n_folds:
             oof = np.zeros(len(pairs))
             for k in np.unique(folds):
                 tr, te = folds != k, folds == k
-                cal = PlattCalibrator(n_classes).fit(raw[tr], lab[tr], correct[tr])
-                oof[te] = cal.predict(raw[te], lab[te])
+                cal = PlattCalibrator(n_classes).fit(fold_raw[k][tr], lab[tr], correct[tr])
+                oof[te] = cal.predict(fold_raw[k][te], lab[te])
             full = PlattCalibrator(n_classes).fit(raw, lab, correct)
             new = full.predict(all_raw, all_lab)
             if decision is not None:
@@ -942,6 +973,18 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
                            audit.config, audit.provenance, calibrated=True, gold=gold_info, derived=audit.derived,
                            gold_decision=decision)
     return GoldCalibration(new_audit, measured, check, kind, decision)
+
+
+def _hedged_coded_share(hedged: np.ndarray, gold_coded: np.ndarray) -> float:
+    """Share of the hedged (uncertain) labels that binary gold codes, smoothed towards 1/2
+    (Beta(1, 1): with no hedged label in the gold, the no-convention 0.5)."""
+    return float((np.sum(gold_coded[hedged]) + 1.0) / (np.sum(hedged) + 2.0))
+
+
+def _decision_confidence_at(audit: NoiseAudit, j: int, hedged_coded: float) -> np.ndarray:
+    """:meth:`NoiseAudit.decision_confidence` of observation ``j`` (label model, no gold) read with
+    another ``hedged_coded``, shape (N,)."""
+    return _reader_agrees(audit.posteriors[:, j, :], audit.signals.labels[:, j], hedged_coded)
 
 
 def _binary_to_class_confidence(audit: NoiseAudit, j: int, p_decision_right: np.ndarray,

@@ -260,8 +260,11 @@ def test_audit_calibrate_on_binary_gold_keeps_class_confidences(audited):
     # the review ranks by the recalibrated decision where there is one, by the label model's elsewhere
     dc = cal.audit.decision_confidence()
     np.testing.assert_allclose(dc[:, j], cal.decision_confidence[:, j])
-    not_done = np.isnan(cal.decision_confidence).all(axis=0)
-    assert not_done.any()
+    # observations without enough gold positives are not rescaled; with no hedged label in the gold,
+    # their hedged reading stays the no-convention 1/2, so they keep the label model's values
+    not_done = [k for k, o in enumerate(audit.observations) if not cal.check[o]["recalibrated"]]
+    assert not_done and all(cal.check[audit.observations[k]]["n_hedged_gold"] == 0 for k in not_done)
+    assert all(cal.check[audit.observations[k]]["hedged_coded"] == 0.5 for k in not_done)
     np.testing.assert_allclose(dc[:, not_done], audit.decision_confidence()[:, not_done])
     assert "recalibrated on binary gold" in cal.audit.to_dict()["definition"]["suspicion"]
 
@@ -377,3 +380,26 @@ def test_decision_review_puts_hedged_labels_before_clear_ones(rule_labeler):
     # a U-ones reader codes them: then they are no more suspect than the signals make them
     u_ones = dataclasses.replace(audit, config=dataclasses.replace(audit.config, hedged_coded=1.0))
     assert (u_ones.suspicion[hedged, j] < sus[hedged]).all()
+
+
+@pytest.mark.parametrize("hedges_coded", [True, False])
+def test_binary_gold_learns_how_its_readers_code_hedged_findings(rule_labeler, hedges_coded):
+    texts = CLEAN * 6 + [HEDGED] * 8
+    reports = [Report(f"g{i}", t) for i, t in enumerate(texts)]
+    audit, _ = audit_corpus(reports, rule_labeler, NoiseConfig(n_bootstrap=0, n_splits=3, seed=0))
+    j = audit.observations.index("pleural_effusion")
+    hedged = audit.signals.labels[:, j] == 2
+    assert hedged.sum() == 8
+    gold = np.isin(audit.signals.labels, (1, 2)).astype(int)
+    if not hedges_coded:
+        gold[hedged, j] = 0
+    cal = calibrate_on_gold(audit, list(audit.study_uids), gold, "binary", n_folds=3, min_gold=5)
+    check = cal.check["pleural_effusion"]
+    assert check["n_hedged_gold"] == 8
+    assert check["hedged_coded"] == pytest.approx(0.9 if hedges_coded else 0.1)
+    before = audit.suspicion[hedged, j].mean()          # the no-convention reading: about a coin flip
+    after = cal.audit.suspicion[hedged, j].mean()
+    if hedges_coded:
+        assert after < before
+    else:
+        assert after > before and after > cal.audit.suspicion[~hedged, j].max()
