@@ -440,8 +440,8 @@ class NoiseAudit:
         The reader codes a finding with probability ``P(positive) + hedged_coded * P(uncertain)``
         under :attr:`posteriors`: a hedged finding is coded with probability
         ``config.hedged_coded`` (0.5 by default: the text does not decide it). After
-        :func:`calibrate_on_gold` with binary gold, the recalibrated values replace these where
-        the observation was recalibrated.
+        :func:`calibrate_on_gold` with binary gold, the gold's values (:attr:`gold_decision`)
+        replace these for every observation the gold has.
         """
         raw = _reader_agrees(self.posteriors, self.signals.labels, self.config.hedged_coded)
         if self.gold_decision is None:
@@ -927,13 +927,14 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
             # binary gold: read hedged findings as its readers code them (every observation; a share
             # smoothed towards 1/2, so a few hedged labels move it little); the gold reports' own
             # values come from the other folds' share
+            post, labels_j = audit.posteriors[:, j, :], audit.signals.labels[:, j]
             q = _hedged_coded_share(hedged, gold)
-            all_raw = _decision_confidence_at(audit, j, q)
+            all_raw = _reader_agrees(post, labels_j, q)
             raw = all_raw[a_idx]
             own = np.zeros(len(pairs))
             for k in fold_raw:
                 tr = folds != k
-                fold_raw[k] = _decision_confidence_at(audit, j, _hedged_coded_share(hedged[tr], gold[tr]))[a_idx]
+                fold_raw[k] = _reader_agrees(post, labels_j, _hedged_coded_share(hedged[tr], gold[tr]))[a_idx]
                 own[~tr] = fold_raw[k][~tr]
             decision[:, j] = all_raw
             decision[a_idx, j] = own
@@ -979,12 +980,6 @@ def _hedged_coded_share(hedged: np.ndarray, gold_coded: np.ndarray) -> float:
     """Share of the hedged (uncertain) labels that binary gold codes, smoothed towards 1/2
     (Beta(1, 1): with no hedged label in the gold, the no-convention 0.5)."""
     return float((np.sum(gold_coded[hedged]) + 1.0) / (np.sum(hedged) + 2.0))
-
-
-def _decision_confidence_at(audit: NoiseAudit, j: int, hedged_coded: float) -> np.ndarray:
-    """:meth:`NoiseAudit.decision_confidence` of observation ``j`` (label model, no gold) read with
-    another ``hedged_coded``, shape (N,)."""
-    return _reader_agrees(audit.posteriors[:, j, :], audit.signals.labels[:, j], hedged_coded)
 
 
 def _binary_to_class_confidence(audit: NoiseAudit, j: int, p_decision_right: np.ndarray,
