@@ -542,6 +542,16 @@ class NoiseAudit:
             return ", from the label model averaged with the model signals' out-of-fold probabilities (no gold)"
         return ", from the label model (no gold)"
 
+    def _suspicion_definition(self) -> str:
+        if self.config.review == "status":
+            return "review list: 1 - confidence"
+        if self.gold_decision is not None:
+            how = ("recalibrated on binary gold (per observation: hedged findings read as the gold codes them, "
+                   "then Platt scaling)")
+        else:
+            how = f"a hedged finding coded with probability {self.config.hedged_coded}"
+        return f"review list: P(a reader deciding coded / not coded decides otherwise than the label), {how}"
+
     def to_dict(self) -> dict[str, Any]:
         """The ``<out>.noise.json`` document (numbers and ids only, no report text)."""
         return {
@@ -556,11 +566,7 @@ class NoiseAudit:
                 "inverse_noise_matrix": "inverse_noise_matrix[i][j] = P(true = i | label = j) (cleanlab)",
                 "p_wrong_given_label": "P(true != k | label = k) per class k",
                 "coded": "the same over not coded (negative) / coded (positive or uncertain)",
-                "suspicion": ("review list: P(a reader deciding coded / not coded decides otherwise than the label), "
-                              f"a hedged finding coded with probability {self.config.hedged_coded}"
-                              + (", recalibrated on binary gold (per observation: hedged findings read as the "
-                                 "gold codes them, then Platt scaling)" if self.gold_decision is not None else "")
-                              if self.config.review == "decision" else "review list: 1 - confidence"),
+                "suspicion": self._suspicion_definition(),
                 "intervals": f"{self.config.confidence_level:.0%} percentile bootstrap over reports, "
                              f"{self.config.n_bootstrap} resamples",
             },
@@ -822,18 +828,21 @@ class GoldCalibration:
         estimated after cross-fitted calibration, and calibration errors (ECE) before and after;
         ``corpus_error_rate_calibrated``: the recalibrated estimate over the whole audited corpus.
     kind : {"binary", "status"}
-    decision_confidence : ndarray of shape (N, F) or None
-        Binary gold only: the probability that each label's coded / not-coded decision is right,
-        hedged findings read as the gold codes them, and Platt-rescaled where the observation has
-        enough gold positives (``check[obs]["recalibrated"]``); NaN for observations the gold
-        does not have.
     """
 
     audit: NoiseAudit
     measured: dict[str, NoiseEstimate]
     check: dict[str, dict[str, Any]]
     kind: str
-    decision_confidence: np.ndarray | None = None
+
+    @property
+    def decision_confidence(self) -> np.ndarray | None:
+        """Binary gold only (else ``None``): the probability that each label's coded / not-coded
+        decision is right, shape (N, F), hedged findings read as the gold codes them, and
+        Platt-rescaled where the observation has enough gold positives
+        (``check[obs]["recalibrated"]``); NaN for observations the gold does not have. The
+        audit's :attr:`NoiseAudit.gold_decision`."""
+        return self.audit.gold_decision
 
 
 def _gold_classes(values: np.ndarray, kind: str) -> np.ndarray:
@@ -905,7 +914,6 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
             all_lab = np.isin(audit.signals.labels[:, j], CODED_CLASSES).astype(np.int64)
             all_raw = decision_raw[:, j]
             n_classes = 2
-            hedged = audit.signals.labels[a_idx, j] == UNCERTAIN_CLASS
         else:
             all_lab = audit.signals.labels[:, j]
             all_raw = audit.confidence[:, j]
@@ -928,6 +936,7 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
             # smoothed towards 1/2, so a few hedged labels move it little); the gold reports' own
             # values come from the other folds' share
             post, labels_j = audit.posteriors[:, j, :], audit.signals.labels[:, j]
+            hedged = labels_j[a_idx] == UNCERTAIN_CLASS
             q = _hedged_coded_share(hedged, gold)
             all_raw = _reader_agrees(post, labels_j, q)
             raw = all_raw[a_idx]
@@ -973,7 +982,7 @@ def calibrate_on_gold(audit: NoiseAudit, gold_uids: Sequence[str], gold_values: 
     new_audit = NoiseAudit(audit.signals, audit.names, conf, audit.posteriors, audit.cl_issue, audit.per_observation,
                            audit.config, audit.provenance, calibrated=True, gold=gold_info, derived=audit.derived,
                            gold_decision=decision)
-    return GoldCalibration(new_audit, measured, check, kind, decision)
+    return GoldCalibration(new_audit, measured, check, kind)
 
 
 def _hedged_coded_share(hedged: np.ndarray, gold_coded: np.ndarray) -> float:
